@@ -1,0 +1,87 @@
+"""The event message: what an edge saw, published to ``.../devices/{id}/events``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA = "gridwatch.event/1"
+
+
+class Phase(str, Enum):
+    start = "start"
+    update = "update"
+    end = "end"
+
+
+class EventType(str, Enum):
+    illegal_parking = "illegal_parking"
+    dust = "dust"
+    illegal_building = "illegal_building"
+
+
+class MediaKind(str, Enum):
+    snapshot = "snapshot"
+    clip = "clip"
+
+
+class MediaRef(BaseModel):
+    """A piece of evidence, named by the SHA-256 of its bytes and uploaded separately."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: MediaKind
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+    content_type: Literal["image/jpeg", "video/mp4"]
+    label: str | None = Field(
+        default=None, max_length=64, description="What the snapshot shows, e.g. 'arrival' or 'dwell'."
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a time zone (ISO 8601 with Z or +00:00)")
+    return value.astimezone(timezone.utc)
+
+
+class Event(BaseModel):
+    """One observation of a problem; ``event_id`` is made once and kept across retries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: Literal["gridwatch.event/1"] = Field(default=SCHEMA, alias="schema")
+    event_id: uuid.UUID
+    phase: Phase
+    type: EventType
+    device_id: str = Field(min_length=1, max_length=128)
+    camera_id: str = Field(min_length=1, max_length=128)
+    zone_id: str = Field(min_length=1, max_length=128)
+    started_at: datetime
+    observed_at: datetime
+    ended_at: datetime | None = None
+    confidence: float = Field(ge=0.0, le=1.0)
+    details: dict[str, Any] = Field(default_factory=dict)
+    media: list[MediaRef] = Field(default_factory=list, max_length=32)
+
+    _check_started = field_validator("started_at", "observed_at")(_utc)
+
+    @field_validator("ended_at")
+    @classmethod
+    def _check_ended(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> "Event":
+        return cls.model_validate_json(payload)
+
+
+def new_event_id() -> uuid.UUID:
+    return uuid.uuid4()

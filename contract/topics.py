@@ -1,0 +1,41 @@
+"""MQTT topic names of the gridwatch wire contract (``gridwatch/v1`` by default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "gridwatch/v1"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Builds and parses topic names under one configurable prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def events(self, device_id: str) -> str:
+        return f"{self.prefix}/devices/{device_id}/events"
+
+    def status(self, device_id: str) -> str:
+        return f"{self.prefix}/devices/{device_id}/status"
+
+    def rpc(self, device_id: str, method: str) -> str:
+        return f"{self.prefix}/devices/{device_id}/rpc/{method}"
+
+    def all_events(self) -> str:
+        return f"{self.prefix}/devices/+/events"
+
+    def all_status(self) -> str:
+        return f"{self.prefix}/devices/+/status"
+
+    def shared_events(self, group: str) -> str:
+        """A shared subscription, so that central replicas split the event load."""
+        return f"$share/{group}/{self.all_events()}"
+
+    def device_of(self, topic: str) -> str | None:
+        """The device id in a ``.../devices/{id}/...`` topic, or None if it is not one of ours."""
+        head = f"{self.prefix}/devices/"
+        if not topic.startswith(head):
+            return None
+        device, _, rest = topic[len(head):].partition("/")
+        return device if device and rest else None

@@ -1,0 +1,162 @@
+"""The edge configuration: one pydantic model is the source of truth for defaults,
+validation and documentation (``streams.example.yaml`` is checked against it).
+
+Validators here do no I/O; paths are resolved against the file's folder by ``load_config``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from contract.topics import DEFAULT_PREFIX
+from contract.validation import read_yaml, validate
+from edge.configbase import StrictModel
+from edge.rules.illegal_parking import IllegalParkingConfig
+
+Point = tuple[float, float]
+
+
+class MqttConfig(StrictModel):
+    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
+                     description="mqtt://host:port, or mqtts:// for TLS.")
+    username: str | None = None
+    password: str | None = None
+    topic_prefix: str = Field(default=DEFAULT_PREFIX, min_length=1)
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    status_interval_s: float = Field(default=10.0, gt=0, description="How often the retained status is refreshed.")
+
+
+class CentralConfig(StrictModel):
+    url: str | None = Field(default="http://127.0.0.1:8080", pattern=r"^https?://",
+                            description="Where media are uploaded; null keeps media on the edge only.")
+    token: str | None = Field(default=None, description="This device's bearer token (role device).")
+
+
+class ModelConfig(StrictModel):
+    path: str = Field(default="yolo11n.pt", min_length=1,
+                      description="A name Ultralytics knows, or a .pt/.onnx/*_openvino_model/.engine path.")
+    imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32)
+    conf: float = Field(default=0.25, gt=0, lt=1)
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|\d+|mps)$")
+    tracker: Literal["botsort.yaml", "bytetrack.yaml"] = Field(
+        default="botsort.yaml",
+        description="BoT-SORT by default: ByteTrack loses still vehicles on static scenes (docs/architecture.md).",
+    )
+
+
+class StorageConfig(StrictModel):
+    dir: Path = Field(default=Path("/var/lib/gridwatch"), description="Outbox database and evidence files.")
+    max_gb: float = Field(default=20.0, gt=0, description="Evidence is deleted oldest first above this size.")
+
+
+class EvidenceConfig(StrictModel):
+    pre_s: float = Field(default=5.0, ge=0, le=60, description="Clip seconds before the moment of the event.")
+    post_s: float = Field(default=5.0, ge=0, le=60, description="Clip seconds after it.")
+    jpeg_quality: int = Field(default=85, ge=10, le=100)
+
+
+class ReaderConfig(StrictModel):
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    stall_timeout_s: float = Field(default=10.0, gt=0, description="No packet for this long means reconnect.")
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    keyframes_only: bool = Field(default=False, description="Decode keyframes only: cheapest, coarsest sampling.")
+
+
+class Location(StrictModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class ZoneRules(StrictModel):
+    illegal_parking: IllegalParkingConfig | None = None
+
+
+class ZoneConfig(StrictModel):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    polygon: list[Point] = Field(description="Points as [x, y] in 0..1 of the frame, so a resolution change is harmless.")
+    rules: ZoneRules
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon_shape(cls, polygon: list[Point]) -> list[Point]:
+        if len(polygon) < 3:
+            raise ValueError("a polygon needs at least 3 points")
+        for i, (x, y) in enumerate(polygon):
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError(f"point {i} [{x}, {y}] is outside 0..1 (coordinates are fractions of the frame)")
+        return polygon
+
+    @model_validator(mode="after")
+    def _has_rule(self) -> "ZoneConfig":
+        if not any(getattr(self.rules, name) for name in ZoneRules.model_fields):
+            raise ValueError(f"zone '{self.id}' has no rules; name at least one of {', '.join(ZoneRules.model_fields)}")
+        return self
+
+
+class CameraConfig(StrictModel):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str | None = None
+    source: str = Field(min_length=1, description="rtsp://, a file path, or any URL FFmpeg reads.")
+    district: str | None = None
+    grid: str | None = None
+    site: str | None = Field(default=None, description="Groups cameras that watch one construction site.")
+    location: Location | None = None
+    analysis_fps: float = Field(default=1.0, gt=0, le=30, description="Frames analysed per second.")
+    reader: ReaderConfig = Field(default_factory=ReaderConfig)
+    zones: list[ZoneConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_zones(self) -> "CameraConfig":
+        ids = [zone.id for zone in self.zones]
+        dupes = sorted({z for z in ids if ids.count(z) > 1})
+        if dupes:
+            raise ValueError(f"zone ids must be unique within camera '{self.id}'; repeated: {', '.join(dupes)}")
+        return self
+
+
+class EdgeConfig(StrictModel):
+    device_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    central: CentralConfig = Field(default_factory=CentralConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    cameras: list[CameraConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> "EdgeConfig":
+        ids = [camera.id for camera in self.cameras]
+        dupes = sorted({c for c in ids if ids.count(c) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        known = ", ".join(c.id for c in self.cameras)
+        raise KeyError(f"no camera '{camera_id}' in the configuration (known: {known})")
+
+
+def _relative_to(base: Path, value: str) -> str:
+    """Resolve ``./x`` and ``../x`` against the config file's folder; leave names and URLs alone."""
+    if value.startswith(("./", "../")):
+        return str((base / value).resolve())
+    return value
+
+
+def load_config(path: Path) -> EdgeConfig:
+    """Read, validate and resolve an edge configuration file; raises ConfigError."""
+    config = validate(EdgeConfig, read_yaml(path), str(path))
+    base = path.resolve().parent
+    config.model.path = _relative_to(base, config.model.path)
+    if not config.storage.dir.is_absolute():
+        config.storage.dir = (base / config.storage.dir).resolve()
+    for camera in config.cameras:
+        camera.source = _relative_to(base, camera.source)
+    return config
