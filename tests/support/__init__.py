@@ -1,0 +1,1 @@
+"""Real parts that tests start and stop themselves: RTSP servers, brokers, scenes."""
