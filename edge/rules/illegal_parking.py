@@ -1,10 +1,25 @@
-"""illegal_parking: a vehicle that stays put inside a no-parking zone for ``dwell_s``."""
+"""illegal_parking: a vehicle whose anchor stays put inside a no-parking zone for ``dwell_s``.
+
+The dwell clock starts when a vehicle settles (its box's bottom-centre stops moving
+by more than ``move_tolerance`` of its own height) and restarts whenever it moves on.
+A track that vanishes and reappears under a new id at the same spot (a passing bus,
+a missed detection) keeps its clock: trackers re-number, streets do not.
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
 from pydantic import Field
 
+from contract.event import EventType, Phase
 from edge.configbase import StrictModel
+from edge.detections import Detections
+from edge.rules.base import AnalysedFrame, Finding, Snapshot, normalised_box
+from edge.zones import Zone
 
 DEFAULT_CLASSES = ("car", "truck", "bus", "motorcycle")
 
@@ -24,7 +39,144 @@ class IllegalParkingConfig(StrictModel):
             "own height, before the dwell clock restarts (absorbs camera jitter and box noise)."
         ),
     )
-    grace_s: float = Field(
-        default=10.0, ge=0, description="Seconds a vehicle must be gone before the event ends."
-    )
+    grace_s: float = Field(default=10.0, ge=0, description="Seconds a vehicle must be gone before the event ends.")
     min_confidence: float = Field(default=0.3, ge=0, le=1, description="Detections below this are ignored.")
+
+
+@dataclass
+class _Stay:
+    """One vehicle's stay in the zone, from the moment it settled."""
+
+    label: str
+    anchor: np.ndarray
+    height: float
+    settled_at: float
+    last_seen: float
+    box: np.ndarray
+    arrival: Snapshot
+    confidence_sum: float = 0.0
+    samples: int = 0
+    episode: str | None = None
+    track_id: int = -1
+
+    def moved(self, anchor: np.ndarray, tolerance: float) -> bool:
+        return float(np.linalg.norm(anchor - self.anchor)) > tolerance * max(self.height, 1.0)
+
+    @property
+    def confidence(self) -> float:
+        return self.confidence_sum / max(self.samples, 1)
+
+
+class IllegalParking:
+    type: ClassVar[EventType] = EventType.illegal_parking
+
+    def __init__(self, zone: Zone, config: IllegalParkingConfig) -> None:
+        self.zone_id = zone.id
+        self._zone = zone
+        self._config = config
+        self._classes = set(config.classes)
+        self._stays: dict[int, _Stay] = {}
+
+    def update(self, analysed: AnalysedFrame) -> list[Finding]:
+        frame = analysed.frame
+        vehicles = self._vehicles_in_zone(analysed.detections, frame.width, frame.height)
+        findings: list[Finding] = []
+        present = {int(t) for t in vehicles.tracker_id}
+        for i in range(len(vehicles)):
+            stay = self._stay_for(int(vehicles.tracker_id[i]), vehicles, i, analysed, present)
+            finding = self._advance(stay, vehicles, i, analysed)
+            if finding:
+                findings.append(finding)
+        findings.extend(self._departures(frame.ts, present, analysed))
+        return findings
+
+    def close(self, ts: float) -> list[Finding]:
+        ended = [self._end(stay, stay.last_seen, None) for stay in self._stays.values() if stay.episode]
+        self._stays.clear()
+        return ended
+
+    def _vehicles_in_zone(self, detections: Detections, width: int, height: int) -> Detections:
+        vehicles = detections.with_classes(self._classes)
+        vehicles = vehicles[(vehicles.tracker_id >= 0) & (vehicles.confidence >= self._config.min_confidence)]
+        return vehicles[self._zone.contains(vehicles.anchors(), width, height)]
+
+    def _stay_for(
+        self, track_id: int, vehicles: Detections, i: int, analysed: AnalysedFrame, present: set[int]
+    ) -> _Stay:
+        stay = self._stays.get(track_id)
+        if stay is not None:
+            return stay
+        anchor = vehicles.anchors()[i]
+        orphan = self._orphan_near(anchor, present, vehicles.labels()[i])
+        if orphan is not None:
+            self._stays[track_id] = self._stays.pop(orphan)
+            self._stays[track_id].track_id = track_id
+            return self._stays[track_id]
+        box = vehicles.xyxy[i]
+        stay = _Stay(
+            label=vehicles.labels()[i], anchor=anchor, height=float(box[3] - box[1]), settled_at=analysed.frame.ts,
+            last_seen=analysed.frame.ts, box=box, arrival=self._snapshot("arrival", analysed, box), track_id=track_id,
+        )
+        self._stays[track_id] = stay
+        return stay
+
+    def _orphan_near(self, anchor: np.ndarray, present: set[int], label: str) -> int | None:
+        """A stay whose track was lost, at the spot where this new track appeared."""
+        for track_id, stay in self._stays.items():
+            if track_id not in present and stay.label == label and not stay.moved(anchor, self._config.move_tolerance):
+                return track_id
+        return None
+
+    def _advance(self, stay: _Stay, vehicles: Detections, i: int, analysed: AnalysedFrame) -> Finding | None:
+        ts = analysed.frame.ts
+        anchor, box = vehicles.anchors()[i], vehicles.xyxy[i]
+        if stay.moved(anchor, self._config.move_tolerance):
+            if stay.episode:
+                return None  # pulling out: it stops counting as seen, and ends after the grace period
+            stay.anchor, stay.height, stay.settled_at = anchor, float(box[3] - box[1]), ts
+            stay.arrival = self._snapshot("arrival", analysed, box)
+            stay.confidence_sum, stay.samples = 0.0, 0
+        stay.last_seen, stay.box = ts, box
+        stay.confidence_sum += float(vehicles.confidence[i])
+        stay.samples += 1
+        if stay.episode is None and ts - stay.settled_at >= self._config.dwell_s:
+            stay.episode = str(uuid.uuid4())
+            return self._start(stay, analysed)
+        return None
+
+    def _departures(self, ts: float, present: set[int], analysed: AnalysedFrame) -> list[Finding]:
+        findings = []
+        for track_id in [t for t, s in self._stays.items() if t not in present and ts - s.last_seen > self._config.grace_s]:
+            stay = self._stays.pop(track_id)
+            if stay.episode:
+                findings.append(self._end(stay, stay.last_seen, self._snapshot("left", analysed, stay.box)))
+        return findings
+
+    def _start(self, stay: _Stay, analysed: AnalysedFrame) -> Finding:
+        frame = analysed.frame
+        return Finding(
+            phase=Phase.start, type=self.type, zone_id=self.zone_id, episode=stay.episode or "",
+            started_at=stay.settled_at, observed_at=frame.ts, confidence=round(stay.confidence, 3),
+            details=self._details(stay, frame.width, frame.height, frame.ts),
+            snapshots=(stay.arrival, self._snapshot("dwell", analysed, stay.box)), clip_at=frame.ts,
+        )
+
+    def _end(self, stay: _Stay, left_at: float, snapshot: Snapshot | None) -> Finding:
+        width, height = stay.arrival.frame.width, stay.arrival.frame.height
+        return Finding(
+            phase=Phase.end, type=self.type, zone_id=self.zone_id, episode=stay.episode or "",
+            started_at=stay.settled_at, observed_at=left_at, ended_at=left_at, confidence=round(stay.confidence, 3),
+            details=self._details(stay, width, height, left_at), snapshots=(snapshot,) if snapshot else (),
+        )
+
+    def _details(self, stay: _Stay, width: int, height: int, now: float) -> dict[str, object]:
+        return {
+            "episode_id": stay.episode, "label": stay.label, "track_id": stay.track_id,
+            "dwell_s": round(now - stay.settled_at, 2), "dwell_threshold_s": self._config.dwell_s,
+            "bbox": list(normalised_box(stay.box, width, height)),
+        }
+
+    @staticmethod
+    def _snapshot(label: str, analysed: AnalysedFrame, box: np.ndarray) -> Snapshot:
+        frame = analysed.frame
+        return Snapshot(label=label, frame=frame, boxes=(normalised_box(box, frame.width, frame.height),))

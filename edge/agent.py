@@ -1,0 +1,69 @@
+"""``gridwatch-edge run``: every configured camera, live, until SIGTERM.
+
+Each camera runs in its own thread under a supervisor that restarts it after an
+unexpected error, because nobody is on site to restart a box that runs for months.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+
+from edge.config import CameraConfig, EdgeConfig
+from edge.detector import Detector
+from edge.health import CameraHealthTracker
+from edge.pipeline import CameraContext, CameraPipeline
+from edge.runtime import Publishing, evidence_writer, media_store
+
+log = structlog.get_logger(__name__)
+
+
+class Agent:
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.health = [CameraHealthTracker(c.id, c.name, c.district) for c in config.cameras]
+        self.publishing = Publishing(config, media_store(config), self.health)
+        self._threads: list[threading.Thread] = []
+
+    def run(self, stop: threading.Event) -> None:
+        """Block until ``stop`` is set; pending events stay in the outbox for the next start."""
+        log.info("agent starting", device=self.config.device_id, cameras=len(self.config.cameras))
+        self.publishing.start()
+        try:
+            context = CameraContext(
+                device_id=self.config.device_id, detector=Detector(self.config.model),
+                tracker_yaml=self.config.model.tracker,
+                evidence=evidence_writer(self.config, self.publishing.store), sink=self.publishing.put,
+            )
+            for camera, health in zip(self.config.cameras, self.health):
+                thread = threading.Thread(
+                    target=self._supervise, args=(camera, health, context, stop), name=f"camera-{camera.id}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
+            stop.wait()
+        finally:
+            for thread in self._threads:
+                thread.join(timeout=15)
+            self.publishing.stop()
+            log.info("agent stopped", device=self.config.device_id, outbox_pending=self.publishing.outbox.count())
+
+    @staticmethod
+    def _supervise(
+        camera: CameraConfig, health: CameraHealthTracker, context: CameraContext, stop: threading.Event
+    ) -> None:
+        def crashed(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.error("camera pipeline crashed; restarting", camera=camera.id, attempt=state.attempt_number,
+                      error=repr(error), retry_in_s=round(state.upcoming_sleep, 1))
+
+        retrying = Retrying(
+            wait=wait_exponential_jitter(initial=1, max=60), sleep=stop.wait,
+            retry=retry_if_exception_type(Exception), before_sleep=crashed,
+        )
+        for attempt in retrying:
+            with attempt:
+                CameraPipeline(camera, context, health).run(stop, live=True)

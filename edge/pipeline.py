@@ -1,0 +1,147 @@
+"""One camera's pipeline: reader -> detector -> tracker -> rules -> evidence -> event sink.
+
+Events wait in a short FIFO until their clip's post-roll has been recorded, so every
+event leaves with all its evidence, and the events of one episode leave in order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import structlog
+
+from contract.event import Event, MediaRef, new_event_id
+from edge.config import CameraConfig
+from edge.detector import Detector
+from edge.evidence import EvidenceWriter
+from edge.frames import Frame
+from edge.health import CameraHealthTracker
+from edge.packet_ring import PacketRing
+from edge.reader import Reader
+from edge.rules import build_rules, zones_of
+from edge.rules.base import AnalysedFrame, Finding
+from edge.tracking import Tracker
+
+log = structlog.get_logger(__name__)
+
+EventSink = Callable[[Event], None]
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+@dataclass(frozen=True)
+class CameraContext:
+    """What a pipeline needs besides its camera: who it is and where its output goes."""
+
+    device_id: str
+    detector: Detector
+    tracker_yaml: str
+    evidence: EvidenceWriter
+    sink: EventSink
+
+
+class CameraPipeline:
+    def __init__(self, camera: CameraConfig, context: CameraContext, health: CameraHealthTracker) -> None:
+        self.camera = camera
+        self.health = health
+        self._context = context
+        self._zones = zones_of(camera)
+        self._rules = build_rules(camera)
+        self._tracker = Tracker(context.tracker_yaml, camera.analysis_fps)
+        evidence = context.evidence
+        self.ring = PacketRing(evidence.pre_s + evidence.post_s + 10.0)
+        self._pending: deque[Finding] = deque()
+        self.events = 0
+        self.frames = 0
+
+    def run(
+        self, stop: threading.Event, *, live: bool, start_ts: float | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
+    ) -> None:
+        """Analyse until ``stop`` is set (live) or the recording ends, then close open episodes."""
+        reader = Reader(
+            self.camera.id, self.camera.source, self.camera.reader, analysis_fps=self.camera.analysis_fps,
+            live=live, health=self.health, ring=self.ring, start_ts=start_ts,
+        )
+        last_ts: float | None = None
+        for frame in reader.frames(stop):
+            self.process(frame)
+            last_ts = frame.ts
+            if on_frame:
+                on_frame(frame)
+        if last_ts is not None and not live:
+            self.close(last_ts)
+        log.info("pipeline finished", camera=self.camera.id, events=self.events, live=live)
+
+    def process(self, frame: Frame) -> None:
+        detections = self._context.detector.detect(frame.image)
+        analysed = AnalysedFrame(frame, self._tracker.update(detections, frame.image))
+        self.health.frame_analysed()
+        self.frames += 1
+        for rule in self._rules:
+            self._pending.extend(rule.update(analysed))
+        self._flush(final=False)
+
+    def close(self, ts: float) -> None:
+        """The input has ended: end open episodes and send everything still waiting for its clip."""
+        for rule in self._rules:
+            self._pending.extend(rule.close(ts))
+        self._flush(final=True)
+
+    def _flush(self, *, final: bool) -> None:
+        newest = self.ring.newest_ts
+        while self._pending:
+            head = self._pending[0]
+            due = head.clip_at is not None and (newest is None or newest < head.clip_at + self._context.evidence.post_s)
+            if due and not final:
+                return
+            self._pending.popleft()
+            self._emit(head)
+
+    def _emit(self, finding: Finding) -> None:
+        event = self._event(finding, self._media(finding))
+        self._context.sink(event)
+        self.events += 1
+        log.info("event", camera=self.camera.id, zone=finding.zone_id, type=finding.type.value,
+                 phase=finding.phase.value, event_id=str(event.event_id), media=len(event.media))
+
+    def _media(self, finding: Finding) -> list[MediaRef]:
+        """The finding's evidence; a piece that fails is logged and left out, never the event itself."""
+        zone, evidence = self._zones[finding.zone_id], self._context.evidence
+        media: list[MediaRef] = []
+        for snapshot in finding.snapshots:
+            try:
+                media.append(evidence.snapshot(snapshot, zone))
+            except (OSError, RuntimeError) as err:
+                log.error("snapshot failed", camera=self.camera.id, episode=finding.episode, error=str(err))
+        if finding.clip_at is not None:
+            try:
+                clip = evidence.clip(self.ring, finding.clip_at)
+            except (OSError, ValueError) as err:  # PyAV's errors derive from these
+                log.error("clip failed", camera=self.camera.id, episode=finding.episode, error=str(err))
+                clip = None
+            if clip is None:
+                log.warning("event leaves without a clip", camera=self.camera.id, episode=finding.episode)
+            else:
+                media.append(clip)
+        return media
+
+    def _event(self, finding: Finding, media: list[MediaRef]) -> Event:
+        camera = self.camera
+        details = {**finding.details, "episode_id": finding.episode, "camera_name": camera.name,
+                   "district": camera.district, "grid": camera.grid, "site": camera.site}
+        if camera.location:
+            details["location"] = camera.location.model_dump()
+        return Event(
+            event_id=new_event_id(), phase=finding.phase, type=finding.type, device_id=self._context.device_id,
+            camera_id=camera.id, zone_id=finding.zone_id, started_at=_utc(finding.started_at),
+            observed_at=_utc(finding.observed_at),
+            ended_at=_utc(finding.ended_at) if finding.ended_at is not None else None,
+            confidence=finding.confidence, details=details, media=media,
+        )

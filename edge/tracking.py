@@ -1,0 +1,57 @@
+"""A tracker per camera: Ultralytics' BoT-SORT or ByteTrack, driven with our Detections.
+
+The detector is shared, so ``model.track`` (which keeps one tracker per model) cannot
+serve several cameras; each camera owns a tracker object instead.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from edge.detections import Detections
+
+LOST_S = 30.0
+"""How long a vanished object's track is kept: a parked car hidden by a passing bus must keep its id."""
+
+
+def _tracker_args(tracker_yaml: str, analysis_fps: float) -> SimpleNamespace:
+    from ultralytics.utils import YAML
+    from ultralytics.utils.checks import check_yaml
+
+    args = SimpleNamespace(**YAML.load(check_yaml(tracker_yaml)))
+    args.track_buffer = max(1, round(LOST_S * analysis_fps))
+    if args.tracker_type == "botsort":
+        # Global motion compensation estimates camera motion by optical flow; it costs more than the
+        # detector's share on a fixed camera sampled at 1 frame/s, where the next frame is too far to flow to.
+        args.gmc_method = "none"
+        args.with_reid = False
+    return args
+
+
+class Tracker:
+    def __init__(self, tracker_yaml: str, analysis_fps: float) -> None:
+        from ultralytics.trackers.track import TRACKER_MAP
+
+        args = _tracker_args(tracker_yaml, analysis_fps)
+        self._tracker = TRACKER_MAP[args.tracker_type](args=args)
+
+    def update(self, detections: Detections, image: np.ndarray) -> Detections:
+        """The detections that belong to a track, with ``tracker_id`` set; unmatched ones are dropped."""
+        from ultralytics.engine.results import Boxes
+
+        data = np.concatenate(
+            [detections.xyxy, detections.confidence[:, None], detections.class_id[:, None].astype(np.float32)], axis=1
+        )
+        tracks = self._tracker.update(Boxes(data, image.shape[:2]), image)
+        if len(tracks) == 0:
+            return Detections.empty(detections.names)
+        index = tracks[:, 7].astype(int)
+        return Detections(
+            xyxy=tracks[:, :4].astype(np.float32),
+            confidence=detections.confidence[index],
+            class_id=detections.class_id[index],
+            tracker_id=tracks[:, 4].astype(np.int64),
+            names=detections.names,
+        )
