@@ -22,7 +22,7 @@ from edge.frames import Frame
 from edge.health import CameraHealthTracker
 from edge.packet_ring import PacketRing
 from edge.reader import Reader
-from edge.rules import build_rules, zones_of
+from edge.rules.registry import build_rules, zones_of
 from edge.rules.base import AnalysedFrame, Finding
 from edge.tracking import Tracker
 
