@@ -1,0 +1,1 @@
+"""The versioned HTTP API (``/api/v1``): one router per resource."""

@@ -1,0 +1,184 @@
+"""The central configuration: one pydantic model is the source of truth for defaults,
+validation and documentation (``central.example.yaml`` is checked against it).
+
+Every field has a default that needs no set-up, so ``serve`` runs without a file; command-line
+flags override the file through ``with_overrides``, and are validated the same way.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contract.event import EventType
+from contract.topics import DEFAULT_PREFIX
+from contract.validation import ConfigError, read_yaml, validate
+
+ANY_DISTRICT = "*"
+_ID = r"^[A-Za-z0-9_.-]+$"
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a misspelt key must fail loudly, not fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DatabaseConfig(StrictModel):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; null means a SQLite file "
+        "in data_dir.",
+    )
+
+
+class MqttConfig(StrictModel):
+    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
+                     description="mqtt://host:port, or mqtts:// for TLS.")
+    username: str | None = Field(default=None, description="Broker user name, if the broker needs one.")
+    password: str | None = Field(default=None, description="Broker password, if the broker needs one.")
+    topic_prefix: str = Field(default=DEFAULT_PREFIX, min_length=1, description="Topic prefix of the contract.")
+    group: str = Field(default="gridwatch-central", pattern=_ID,
+                       description="Shared-subscription group: replicas in one group split the events.")
+    client_id: str = Field(default_factory=lambda: f"gridwatch-central-{socket.gethostname()}", min_length=1,
+                           max_length=128,
+                           description="Stable per replica, so the broker keeps its session across restarts.")
+    session_expiry_s: int = Field(default=86400, ge=0,
+                                  description="How long the broker queues events for this replica while it is "
+                                  "down; 0 ends the session on disconnect.")
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keep-alive interval.")
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024,
+                                   description="Messages above this size are refused before parsing.")
+
+
+class HttpConfig(StrictModel):
+    host: str = Field(default="127.0.0.1", description="Address to listen on; 0.0.0.0 for every interface.")
+    port: int = Field(default=8080, ge=1, le=65535, description="TCP port of the API and console.")
+
+
+class MediaConfig(StrictModel):
+    dir: Path | None = Field(default=None, description="Where evidence files are kept; null means data_dir/media.")
+    max_mb: float = Field(default=200.0, gt=0, description="The largest upload accepted, in MiB.")
+
+
+class TicketsConfig(StrictModel):
+    merge_window_minutes: float = Field(
+        default=30.0, gt=0,
+        description="A start event joins an open ticket of the same type and zone (or site) seen this recently.",
+    )
+    default_sign_hours: float = Field(default=24.0, gt=0,
+                                      description="Sign-for deadline when a ticket goes to a department that "
+                                      "has no route for its type.")
+    default_resolve_hours: float = Field(default=72.0, gt=0,
+                                         description="Resolve deadline in that same case.")
+
+
+class Department(StrictModel):
+    id: str = Field(pattern=_ID, description="Short stable id, used in tokens and routes.")
+    name: str = Field(min_length=1, description="Display name, e.g. 崇川区城市管理局.")
+
+
+class Route(StrictModel):
+    type: EventType = Field(description="The event type this route covers.")
+    district: str = Field(default=ANY_DISTRICT, min_length=1,
+                          description="The camera's district, or * for any district without its own route.")
+    department: str = Field(description="Id of the department that receives these tickets.")
+    sign_hours: float = Field(gt=0, description="Hours from dispatch within which the department must sign for it.")
+    resolve_hours: float = Field(gt=0, description="Hours from dispatch within which it must be resolved.")
+
+    @model_validator(mode="after")
+    def _resolve_after_sign(self) -> "Route":
+        if self.resolve_hours < self.sign_hours:
+            raise ValueError(f"resolve_hours ({self.resolve_hours}) must not be less than sign_hours "
+                             f"({self.sign_hours})")
+        return self
+
+
+class CentralConfig(StrictModel):
+    data_dir: Path = Field(default=Path("var/central"),
+                           description="Holds the SQLite database and media unless they are set elsewhere.")
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Where tickets are stored.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The broker the edges publish to.")
+    http: HttpConfig = Field(default_factory=HttpConfig, description="The API listener.")
+    media: MediaConfig = Field(default_factory=MediaConfig, description="Evidence storage.")
+    tickets: TicketsConfig = Field(default_factory=TicketsConfig, description="How events become tickets.")
+    departments: list[Department] = Field(default_factory=list, description="Who receives tickets.")
+    routes: list[Route] = Field(default_factory=list, description="Event type x district -> department.")
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'central.db'}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.media.dir or self.data_dir / "media"
+
+    def department(self, department_id: str) -> Department | None:
+        return next((d for d in self.departments if d.id == department_id), None)
+
+
+def cross_check(config: CentralConfig) -> list[tuple[str, str]]:
+    """Problems that span fields, each with its exact place (a model validator could only say 'top level')."""
+    problems: list[tuple[str, str]] = []
+    seen_departments: dict[str, int] = {}
+    for i, dept in enumerate(config.departments):
+        if dept.id in seen_departments:
+            problems.append((f"departments[{i}].id", f"duplicate id {dept.id!r} (first at "
+                             f"departments[{seen_departments[dept.id]}])"))
+        seen_departments.setdefault(dept.id, i)
+    seen_routes: dict[tuple[str, str], int] = {}
+    for i, route in enumerate(config.routes):
+        if route.department not in seen_departments:
+            known = ", ".join(sorted(seen_departments)) or "none defined"
+            problems.append((f"routes[{i}].department", f"unknown department {route.department!r} (known: {known})"))
+        key = (route.type.value, route.district)
+        if key in seen_routes:
+            problems.append((f"routes[{i}]", f"a second route for {key[0]} in district {key[1]!r} (first at "
+                             f"routes[{seen_routes[key]}])"))
+        seen_routes.setdefault(key, i)
+    return problems
+
+
+def parse_config(data: Any, source: str, base_dir: Path | None = None) -> CentralConfig:
+    """Validate raw data; relative paths are taken against ``base_dir`` (the file's folder)."""
+    config = validate(CentralConfig, data, source)
+    problems = cross_check(config)
+    if problems:
+        raise ConfigError(source, problems)
+    if base_dir is not None:
+        config = _resolve_paths(config, base_dir)
+    return config
+
+
+def load_config(path: Path | None) -> CentralConfig:
+    """The file's configuration, or the defaults when there is no file."""
+    if path is None:
+        return parse_config({}, "defaults")
+    return parse_config(read_yaml(path), str(path), base_dir=path.resolve().parent)
+
+
+def with_overrides(config: CentralConfig, overrides: dict[str, Any]) -> CentralConfig:
+    """Apply dotted-key overrides from the command line (``{"http.port": 9000}``), None meaning 'not given'."""
+    data = config.model_dump(mode="python")
+    given = {key: value for key, value in overrides.items() if value is not None}
+    for dotted, value in given.items():
+        target = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            target = target[part]
+        target[leaf] = value
+    return parse_config(data, "command line") if given else config
+
+
+def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
+    data_dir = config.data_dir if config.data_dir.is_absolute() else base_dir / config.data_dir
+    media_dir = config.media.dir
+    if media_dir is not None and not media_dir.is_absolute():
+        media_dir = base_dir / media_dir
+    return config.model_copy(update={
+        "data_dir": data_dir,
+        "media": config.media.model_copy(update={"dir": media_dir}),
+    })

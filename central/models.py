@@ -1,0 +1,214 @@
+"""The tables. Timestamps are stored as UTC and always come back timezone-aware, on SQLite too.
+
+The schema itself is created by the Alembic migrations in ``migrations/``; a test checks that
+these models and the migrations agree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""64-bit ids on PostgreSQL; SQLite only auto-increments a column declared INTEGER."""
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Refuses naive datetimes going in and never hands one out (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; give it a time zone")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class Ticket(Base):
+    """A work order: one problem at one place, however many events reported it."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        sa.Index("ix_tickets_merge", "type", "camera_id", "zone_id", "status"),
+        sa.Index("ix_tickets_queue", "status", "department"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    source: Mapped[str] = mapped_column(sa.String(16))
+    department: Mapped[str | None] = mapped_column(sa.String(64))
+    district: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    device_id: Mapped[str | None] = mapped_column(sa.String(128))
+    camera_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
+    zone_id: Mapped[str | None] = mapped_column(sa.String(128))
+    site: Mapped[str | None] = mapped_column(sa.String(128), index=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    address: Mapped[str | None] = mapped_column(sa.String(512))
+    lat: Mapped[float | None] = mapped_column(sa.Float)
+    lon: Mapped[float | None] = mapped_column(sa.Float)
+    media_url: Mapped[str | None] = mapped_column(sa.String(1024))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    event_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sign_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolve_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    duplicate_of: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("tickets.id"))
+
+    events: Mapped[list[Event]] = relationship(back_populates="ticket", order_by="Event.observed_at")
+    history: Mapped[list[AuditEntry]] = relationship(back_populates="ticket", order_by="AuditEntry.id")
+
+
+class Event(Base):
+    """One event message as received; ``event_id`` is unique, which makes redelivery harmless."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("tickets.id"), index=True)
+    phase: Mapped[str] = mapped_column(sa.String(16))
+    type: Mapped[str] = mapped_column(sa.String(32))
+    device_id: Mapped[str] = mapped_column(sa.String(128))
+    camera_id: Mapped[str] = mapped_column(sa.String(128))
+    zone_id: Mapped[str] = mapped_column(sa.String(128))
+    episode_id: Mapped[str | None] = mapped_column(sa.String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    confidence: Mapped[float] = mapped_column(sa.Float)
+    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+    ticket: Mapped[Ticket | None] = relationship(back_populates="events")
+    media: Mapped[list[EventMedia]] = relationship(back_populates="event", order_by="EventMedia.id",
+                                                   cascade="all, delete-orphan")
+
+    __table_args__ = (sa.Index("ix_events_episode", "device_id", "episode_id"),)
+
+
+class EventMedia(Base):
+    """A piece of evidence an event refers to; the bytes live in the media store under ``sha256``."""
+
+    __tablename__ = "event_media"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_pk: Mapped[int] = mapped_column(BigId, sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    content_type: Mapped[str] = mapped_column(sa.String(64))
+    bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    label: Mapped[str | None] = mapped_column(sa.String(64))
+
+    event: Mapped[Event] = relationship(back_populates="media")
+
+
+class AuditEntry(Base):
+    """Who moved a ticket from which state to which, when, and why."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    from_status: Mapped[str | None] = mapped_column(sa.String(16))
+    to_status: Mapped[str] = mapped_column(sa.String(16))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="history")
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored, so a database leak leaks no credentials."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(128))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    department: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MediaObject(Base):
+    """An uploaded, hash-checked evidence file (the bytes are in the media store)."""
+
+    __tablename__ = "media"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(sa.String(64))
+    bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    uploaded_by: Mapped[str] = mapped_column(sa.String(128))
+
+
+class Device(Base):
+    """An edge box, as its retained status messages describe it."""
+
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    version: Mapped[str | None] = mapped_column(sa.String(64))
+    outbox_pending: Mapped[int] = mapped_column(sa.Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    cameras: Mapped[list[Camera]] = relationship(back_populates="device", order_by="Camera.camera_id")
+
+
+class Camera(Base):
+    """A camera of one device, with the health its device last reported."""
+
+    __tablename__ = "cameras"
+
+    device_id: Mapped[str] = mapped_column(sa.String(128), sa.ForeignKey("devices.device_id"), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(256))
+    district: Mapped[str | None] = mapped_column(sa.String(64))
+    state: Mapped[str] = mapped_column(sa.String(16))
+    fps: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    analysis_fps: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    last_frame_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reconnects: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    device: Mapped[Device] = relationship(back_populates="cameras")

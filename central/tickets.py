@@ -1,0 +1,159 @@
+"""How events become tickets: pair an episode's events, merge repeats of one problem, open the rest.
+
+A ``start`` event opens a ticket unless an open ticket of the same type already covers the
+same camera and zone (or, for dust and building, the same site) within the merge window.
+``update`` and ``end`` events join the ticket their episode's start went to (``details.episode_id``),
+falling back to the same merge rule; they never open or close a ticket. An update or end that
+arrives before its start waits unattached and is adopted when the start comes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.orm import Session
+
+from central.models import AuditEntry, Camera, Event, Ticket
+from central.routing import Router
+from central.workflow import OPEN, Status
+
+log = structlog.get_logger(__name__)
+
+SITE_TYPES = frozenset({"dust", "illegal_building"})
+"""Types whose problem belongs to a site watched by several cameras, so they merge by site."""
+
+TYPE_NAMES = {
+    "illegal_parking": "Illegal parking (违停)",
+    "dust": "Construction dust (扬尘)",
+    "illegal_building": "Illegal building (违建)",
+}
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an event happened, from its details first and the camera registry second."""
+
+    district: str | None = None
+    site: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    camera_name: str | None = None
+
+
+class TicketDesk:
+    """Files stored events into tickets; one call per event, inside the event's transaction."""
+
+    def __init__(self, router: Router, merge_window: timedelta) -> None:
+        self._router = router
+        self._window = merge_window
+
+    def file(self, session: Session, event: Event, now: datetime) -> Ticket | None:
+        """The ticket the event now belongs to, or None while an update/end waits for its start."""
+        place = place_of(session, event)
+        _serialise_merges(session, event, place)
+        ticket = self._episode_ticket(session, event) or self._mergeable(session, event, place)
+        if ticket is None and event.phase != "start":
+            log.info("event waits for its episode's start", device=event.device_id, camera=event.camera_id,
+                     event_id=str(event.event_id), episode=event.episode_id)
+            return None
+        if ticket is None:
+            ticket = self._open(session, event, place, now)
+        _join(ticket, event, now)
+        if event.phase == "start" and event.episode_id:
+            self._adopt_orphans(session, event, ticket, now)
+        return ticket
+
+    def _episode_ticket(self, session: Session, event: Event) -> Ticket | None:
+        if not event.episode_id:
+            return None
+        return session.scalar(
+            sa.select(Ticket).join(Event, Event.ticket_id == Ticket.id)
+            .where(Event.device_id == event.device_id, Event.episode_id == event.episode_id, Event.id != event.id)
+            .limit(1))
+
+    def _mergeable(self, session: Session, event: Event, place: Place) -> Ticket | None:
+        same_zone = sa.and_(Ticket.device_id == event.device_id, Ticket.camera_id == event.camera_id,
+                            Ticket.zone_id == event.zone_id)
+        where_ = sa.or_(same_zone, Ticket.site == place.site) if place.site and event.type in SITE_TYPES \
+            else same_zone
+        return session.scalar(
+            sa.select(Ticket)
+            .where(Ticket.type == event.type, Ticket.status.in_([s.value for s in OPEN]), where_,
+                   Ticket.last_seen_at >= event.started_at - self._window,
+                   Ticket.first_seen_at <= event.started_at + self._window)
+            .order_by(Ticket.last_seen_at.desc()).limit(1))
+
+    def _open(self, session: Session, event: Event, place: Place, now: datetime) -> Ticket:
+        routed = self._router.route(event.type, place.district)
+        where = place.camera_name or event.camera_id
+        ticket = Ticket(
+            type=event.type, status=Status.new.value, source="edge",
+            department=routed.department if routed else None, district=place.district,
+            device_id=event.device_id, camera_id=event.camera_id, zone_id=event.zone_id, site=place.site,
+            description=f"{TYPE_NAMES.get(event.type, event.type)} at {where}, zone {event.zone_id}",
+            lat=place.lat, lon=place.lon, opened_at=now, updated_at=now,
+            first_seen_at=event.started_at, last_seen_at=event.observed_at, event_count=0)
+        session.add(ticket)
+        session.flush()
+        session.add(AuditEntry(ticket_id=ticket.id, at=now, actor=f"device:{event.device_id}", role="device",
+                               action="open", from_status=None, to_status=Status.new.value,
+                               comment=f"opened by event {event.event_id}"))
+        log.info("ticket opened", ticket=ticket.id, type=event.type, device=event.device_id,
+                 camera=event.camera_id, zone=event.zone_id, department=ticket.department)
+        return ticket
+
+    def _adopt_orphans(self, session: Session, start: Event, ticket: Ticket, now: datetime) -> None:
+        orphans = session.scalars(sa.select(Event).where(
+            Event.device_id == start.device_id, Event.episode_id == start.episode_id,
+            Event.ticket_id.is_(None), Event.id != start.id)).all()
+        for orphan in orphans:
+            _join(ticket, orphan, now)
+
+
+def _join(ticket: Ticket, event: Event, now: datetime) -> None:
+    event.ticket_id = ticket.id
+    ticket.event_count += 1
+    ticket.first_seen_at = min(ticket.first_seen_at, event.started_at)
+    ticket.last_seen_at = max(ticket.last_seen_at, event.observed_at)
+    ticket.updated_at = now
+
+
+def place_of(session: Session, event: Event) -> Place:
+    details: dict[str, Any] = event.details or {}
+    camera = session.get(Camera, (event.device_id, event.camera_id))
+    location = details.get("location")
+    lat = lon = None
+    if isinstance(location, dict) and _is_number(location.get("lat")) and _is_number(location.get("lon")):
+        lat, lon = float(location["lat"]), float(location["lon"])
+    return Place(
+        district=_text(details.get("district")) or (camera.district if camera else None),
+        site=_text(details.get("site")),
+        lat=lat, lon=lon,
+        camera_name=camera.name if camera else None)
+
+
+def _serialise_merges(session: Session, event: Event, place: Place) -> None:
+    """On PostgreSQL, replicas filing events of one place take turns, so two never open twin tickets.
+
+    SQLite needs nothing: it already lets one writer at a time through.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    scope = f"site:{place.site}" if place.site and event.type in SITE_TYPES else \
+        f"zone:{event.device_id}/{event.camera_id}/{event.zone_id}"
+    digest = hashlib.blake2b(f"{event.type}|{scope}".encode(), digest_size=8).digest()
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": int.from_bytes(digest, "big", signed=True)})
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
