@@ -222,6 +222,7 @@ class MqttIngest:
         return client
 
     def start(self) -> None:
+        self._intake.stopping.clear()
         url = urlsplit(self._config.url)
         port = url.port or (8883 if url.scheme == "mqtts" else 1883)
         properties = Properties(PacketTypes.CONNECT)

@@ -50,7 +50,7 @@ async def put_media(sha256: Sha256, request: Request, principal: Uploader, servi
         log.warning("media upload refused", sha256=sha256, uploader=principal.name, reason=str(err))
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from err
     except TooLarge as err:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(err)) from err
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(err)) from err
     with services.sessions.begin() as session:
         if session.get(MediaObject, sha256) is None:
             session.add(MediaObject(sha256=sha256, content_type=kind, bytes=size, uploaded_at=services.clock.now(),
@@ -95,7 +95,7 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     else:
         start, end = int(first), size if last == "" else min(int(last) + 1, size)
     if start >= size or start >= end:
-        raise HTTPException(status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE, f"file has {size} bytes",
+        raise HTTPException(status.HTTP_416_RANGE_NOT_SATISFIABLE, f"file has {size} bytes",
                             headers={"Content-Range": f"bytes */{size}"})
     return start, end
 
