@@ -1,0 +1,167 @@
+"""The edge's one MQTT v5 connection: publishing with acknowledgement callbacks, the last will,
+and reconnection that never gives up.
+
+What paho-mqtt 2.x does that this module relies on (read in paho's ``client.py``):
+
+- ``publish(qos=1)`` while disconnected still stores the message (rc ``MQTT_ERR_NO_CONN``)
+  and sends it after the next CONNACK; a message that was on the wire when the link
+  dropped is resent with DUP set. paho keeps these in memory for the life of the client
+  object, whatever the broker's session says, so a caller must never publish the same
+  message twice in one process: that would be a duplicate, not a retry.
+- ``on_publish(client, userdata, mid, reason_code, properties)`` fires once, on PUBACK,
+  with the broker's reason code; it runs on paho's network thread while paho holds its
+  message lock, so callbacks here do little and never call back into paho.
+- The PUBACK can be handled before ``publish()`` has returned its ``mid`` to us, so an
+  acknowledgement that arrives first is parked until the publisher registers the mid.
+- paho does not honour the broker's Receive Maximum; ``max_inflight`` (paho's own window,
+  default 20 like Mosquitto's) keeps the rest queued inside paho. After a reconnect paho
+  resends everything it holds at once, DUP set only on those that were on the wire.
+
+RPC (``.../rpc/+``, MQTT v5 response topic and correlation data) will subscribe from a
+connect listener (subscriptions must be renewed on every connect) and add an
+``on_message`` router here.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from contract.status import OFFLINE_WILL, DeviceState, DeviceStatus
+from contract.topics import Topics
+from edge.config import MqttConfig
+
+log = structlog.get_logger(__name__)
+
+AckCallback = Callable[[bool, str], None]
+"""Called with (accepted, broker reason) when the broker acknowledges a message."""
+
+_STORED = (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
+
+
+class PublishError(RuntimeError):
+    """paho refused to take a message at all (its queue is full)."""
+
+
+class MqttLink:
+    """One paho client per process; every publish is QoS 1."""
+
+    def __init__(self, config: MqttConfig, device_id: str, *, client_id: str | None = None,
+                 reconnect_max_s: int = 30, max_inflight: int = 20, max_queued: int = 1000) -> None:
+        self.device_id = device_id
+        self.topics = Topics(config.topic_prefix)
+        self._config = config
+        self._log = log.bind(device=device_id)
+        self._lock = threading.Lock()
+        self._awaiting: dict[int, AckCallback | None] = {}
+        self._early: dict[int, tuple[bool, str]] = {}
+        self._connect_listeners: list[Callable[[], None]] = []
+        self._stopping = False
+        # A random suffix: two processes of one device (agent and `analyze --publish`)
+        # must not take over each other's connection.
+        client_id = client_id or f"gridwatch-{device_id}-{secrets.token_hex(3)}"
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self._client.max_inflight_messages = max_inflight
+        self._client.max_queued_messages = max_queued
+        self._client.reconnect_delay_set(min_delay=1, max_delay=reconnect_max_s)
+        self._client.will_set(self.topics.status(device_id), OFFLINE_WILL, qos=1, retain=True)
+        if config.username is not None:
+            self._client.username_pw_set(config.username, config.password)
+        self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+
+    @property
+    def connected(self) -> bool:
+        return self._client.is_connected()
+
+    def add_connect_listener(self, listener: Callable[[], None]) -> None:
+        """Called on paho's thread after every successful (re)connect; must not block."""
+        self._connect_listeners.append(listener)
+
+    def start(self) -> None:
+        """Returns at once; connecting (and reconnecting) happens on paho's thread, so the agent
+        starts even when the broker is down."""
+        url = urlsplit(self._config.url)
+        if url.scheme == "mqtts":
+            self._client.tls_set()
+        port = url.port or (8883 if url.scheme == "mqtts" else 1883)
+        self._log.info("mqtt link starting", url=f"{url.scheme}://{url.hostname}:{port}")
+        self._client.connect_async(url.hostname or "", port, keepalive=self._config.keepalive_s)
+        self._client.loop_start()
+
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False,
+                on_ack: AckCallback | None = None) -> None:
+        """Hand a message to paho (QoS 1); ``on_ack`` fires once the broker acknowledges it,
+        however many reconnects that takes."""
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc not in _STORED:
+            raise PublishError(f"paho did not queue the message for {topic}: {mqtt.error_string(info.rc)}")
+        with self._lock:
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self._awaiting[info.mid] = on_ack
+                return
+        _fire(on_ack, *early)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Say "offline" (retained) before a clean disconnect, which suppresses the last will."""
+        self._stopping = True
+        if self.connected:
+            done = threading.Event()
+            offline = DeviceStatus(state=DeviceState.offline, device_id=self.device_id,
+                                   sent_at=datetime.now(UTC))
+            self.publish(self.topics.status(self.device_id), offline.to_json(), retain=True,
+                         on_ack=lambda ok, reason: done.set())
+            if not done.wait(timeout):
+                self._log.warning("offline status not acknowledged before disconnect", timeout_s=timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._log.info("mqtt link stopped")
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
+                    properties: Any) -> None:
+        accepted = not reason.is_failure
+        with self._lock:
+            if mid not in self._awaiting:
+                self._early[mid] = (accepted, str(reason))
+                return
+            callback = self._awaiting.pop(mid)
+        _fire(callback, accepted, str(reason))
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            self._log.warning("mqtt connection refused", reason=str(reason))
+            return
+        self._log.info("mqtt connected", session_present=flags.session_present)
+        for listener in self._connect_listeners:
+            _fire(listener)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._log.warning("mqtt broker unreachable; retrying with back-off", url=self._config.url)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
+                       reason: ReasonCode, properties: Any) -> None:
+        if not self._stopping:
+            self._log.warning("mqtt disconnected; reconnecting", reason=str(reason))
+
+
+def _fire(callback: Callable[..., None] | None, *args: Any) -> None:
+    """Run a user callback on paho's thread; an exception there would kill the network loop."""
+    if callback is None:
+        return
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("mqtt callback failed", callback=getattr(callback, "__qualname__", repr(callback)))
