@@ -14,6 +14,8 @@ from pydantic import Field, field_validator, model_validator
 from contract.topics import DEFAULT_PREFIX
 from contract.validation import read_yaml, validate
 from edge.configbase import StrictModel
+from edge.rules.dust import DustConfig
+from edge.rules.illegal_building import IllegalBuildingConfig
 from edge.rules.illegal_parking import IllegalParkingConfig
 
 Point = tuple[float, float]
@@ -73,6 +75,8 @@ class Location(StrictModel):
 
 class ZoneRules(StrictModel):
     illegal_parking: IllegalParkingConfig | None = None
+    dust: DustConfig | None = None
+    illegal_building: IllegalBuildingConfig | None = None
 
 
 class ZoneConfig(StrictModel):
