@@ -42,14 +42,19 @@ def hash_token(token: str) -> str:
 
 def create_token(session: Session, clock: Clock, role: Role, name: str, department: str | None = None) -> str:
     """Store a new token's hash and return the token itself, which is never stored."""
-    if role is Role.department and not department:
-        raise ValueError("a department token needs --department")
-    if role is not Role.department and department:
-        raise ValueError(f"only department tokens belong to a department, not {role.value} tokens")
+    check_department(role, department)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(token_hash=hash_token(token), name=name, role=role.value, department=department,
                          created_at=clock.now()))
     return token
+
+
+def check_department(role: Role, department: str | None) -> None:
+    """Department tokens name their department; no other token may."""
+    if role is Role.department and not department:
+        raise ValueError("a department token needs --department")
+    if role is not Role.department and department:
+        raise ValueError(f"only department tokens belong to a department, not {role.value} tokens")
 
 
 def authenticate(session: Session, token: str) -> Principal | None:

@@ -10,7 +10,7 @@ import uvicorn
 
 from central import logs
 from central.app import create_app
-from central.auth import Role, create_token
+from central.auth import Role, check_department, create_token
 from central.clock import SystemClock
 from central.config import CentralConfig, load_config, with_overrides
 from central.db import make_engine, migrate, session_factory
@@ -46,6 +46,11 @@ def check_config(args: argparse.Namespace) -> int:
 def create_token_command(args: argparse.Namespace) -> int:
     config = _config_of(args)
     role = Role(args.role)
+    try:
+        check_department(role, args.department)
+    except ValueError as err:
+        print(str(err), file=sys.stderr)
+        return 2
     if role is Role.department and config.departments and config.department(args.department) is None:
         known = ", ".join(d.id for d in config.departments)
         print(f"unknown department {args.department!r}; known: {known}", file=sys.stderr)
@@ -55,9 +60,6 @@ def create_token_command(args: argparse.Namespace) -> int:
         migrate(engine)
         with session_factory(engine).begin() as session:
             token = create_token(session, SystemClock(), role, args.name or f"{role.value}-token", args.department)
-    except ValueError as err:
-        print(str(err), file=sys.stderr)
-        return 2
     finally:
         engine.dispose()
     print(f"created a token with role {role.value}{' for ' + args.department if args.department else ''}; "

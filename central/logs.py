@@ -17,4 +17,4 @@ def configure(level: str = "info") -> None:
                     structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True)
+        cache_logger_on_first_use=False)  # so a later configure() (a test calling main() again) takes effect

@@ -26,7 +26,7 @@ from contract.event import Event
 from contract.topics import Topics
 from tests.central.conftest import START, central_config
 from tests.central.factories import event, status
-from tests.support.broker import wait_until
+from tests.central.waiting import wait_until
 
 
 @pytest.fixture
