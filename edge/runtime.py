@@ -53,7 +53,8 @@ class Publishing:
         self.topics = Topics(self.config.mqtt.topic_prefix)
         self.outbox = Outbox(self.config.storage.dir / "outbox.sqlite3")
         self.link = MqttLink(self.config.mqtt, self.config.device_id)
-        self.delivery = Delivery(self.outbox, self.link, Uploader(self.config.central, self.store))
+        self.uploader = Uploader(self.config.central, self.store)
+        self.delivery = Delivery(self.outbox, self.link, self.uploader)
         self.status = StatusPublisher(
             self.link, self.config.device_id, self.health, self.outbox,
             self.config.mqtt.status_interval_s, __version__,
@@ -74,4 +75,5 @@ class Publishing:
         self.status.stop()
         self.delivery.stop()
         self.link.stop()
+        self.uploader.close()
         self.outbox.close()

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from contract.event import EventType, Phase
 from edge.configbase import StrictModel
-from edge.detections import Detections
+from edge.appearance import similarity, thumbnail
 from edge.rules.base import AnalysedFrame, Finding, Snapshot, normalised_box
 from edge.zones import Zone
 
@@ -39,6 +39,24 @@ class IllegalParkingConfig(StrictModel):
             "own height, before the dwell clock restarts (absorbs camera jitter and box noise)."
         ),
     )
+    min_similarity: float = Field(
+        default=0.6,
+        ge=-1,
+        le=1,
+        description=(
+            "How alike (normalised cross-correlation, 1 = identical) the box must look to when the vehicle "
+            "settled; below it a different vehicle has taken the spot and the dwell clock restarts."
+        ),
+    )
+    min_presence: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description=(
+            "Share of the frames analysed since the vehicle settled in which it must have been seen before "
+            "an event starts: a spot that look-alike cars pass through now and then is not a parked car."
+        ),
+    )
     grace_s: float = Field(default=10.0, ge=0, description="Seconds a vehicle must be gone before the event ends.")
     min_confidence: float = Field(default=0.3, ge=0, le=1, description="Detections below this are ignored.")
 
@@ -54,6 +72,8 @@ class _Stay:
     last_seen: float
     box: np.ndarray
     arrival: Snapshot
+    looks: np.ndarray
+    settled_frame: int
     confidence_sum: float = 0.0
     samples: int = 0
     episode: str | None = None
@@ -62,9 +82,27 @@ class _Stay:
     def moved(self, anchor: np.ndarray, tolerance: float) -> bool:
         return float(np.linalg.norm(anchor - self.anchor)) > tolerance * max(self.height, 1.0)
 
+    def same_vehicle(self, looks: np.ndarray, anchor: np.ndarray, config: IllegalParkingConfig) -> bool:
+        return not self.moved(anchor, config.move_tolerance) and similarity(looks, self.looks) >= config.min_similarity
+
     @property
     def confidence(self) -> float:
         return self.confidence_sum / max(self.samples, 1)
+
+    def presence(self, frame_index: int) -> float:
+        return self.samples / (frame_index - self.settled_frame + 1)
+
+
+@dataclass(frozen=True)
+class _Sighting:
+    """One tracked vehicle in the zone in this frame."""
+
+    track_id: int
+    label: str
+    box: np.ndarray
+    anchor: np.ndarray
+    confidence: float
+    looks: np.ndarray
 
 
 class IllegalParking:
@@ -76,18 +114,18 @@ class IllegalParking:
         self._config = config
         self._classes = set(config.classes)
         self._stays: dict[int, _Stay] = {}
+        self._frame_index = 0
 
     def update(self, analysed: AnalysedFrame) -> list[Finding]:
-        frame = analysed.frame
-        vehicles = self._vehicles_in_zone(analysed.detections, frame.width, frame.height)
+        self._frame_index += 1
+        sightings = self._sightings(analysed)
+        present = {s.track_id for s in sightings}
         findings: list[Finding] = []
-        present = {int(t) for t in vehicles.tracker_id}
-        for i in range(len(vehicles)):
-            stay = self._stay_for(int(vehicles.tracker_id[i]), vehicles, i, analysed, present)
-            finding = self._advance(stay, vehicles, i, analysed)
+        for sighting in sightings:
+            finding = self._advance(self._stay_for(sighting, analysed, present), sighting, analysed)
             if finding:
                 findings.append(finding)
-        findings.extend(self._departures(frame.ts, present, analysed))
+        findings.extend(self._departures(analysed.frame.ts, present, analysed))
         return findings
 
     def close(self, ts: float) -> list[Finding]:
@@ -95,51 +133,61 @@ class IllegalParking:
         self._stays.clear()
         return ended
 
-    def _vehicles_in_zone(self, detections: Detections, width: int, height: int) -> Detections:
-        vehicles = detections.with_classes(self._classes)
+    def _sightings(self, analysed: AnalysedFrame) -> list[_Sighting]:
+        image = analysed.frame.image
+        vehicles = analysed.detections.with_classes(self._classes)
         vehicles = vehicles[(vehicles.tracker_id >= 0) & (vehicles.confidence >= self._config.min_confidence)]
-        return vehicles[self._zone.contains(vehicles.anchors(), width, height)]
+        vehicles = vehicles[self._zone.contains(vehicles.anchors(), analysed.frame.width, analysed.frame.height)]
+        return [
+            _Sighting(int(vehicles.tracker_id[i]), label, vehicles.xyxy[i], anchor, float(vehicles.confidence[i]),
+                      thumbnail(image, vehicles.xyxy[i]))
+            for i, (label, anchor) in enumerate(zip(vehicles.labels(), vehicles.anchors()))
+        ]
 
-    def _stay_for(
-        self, track_id: int, vehicles: Detections, i: int, analysed: AnalysedFrame, present: set[int]
-    ) -> _Stay:
-        stay = self._stays.get(track_id)
+    def _stay_for(self, sighting: _Sighting, analysed: AnalysedFrame, present: set[int]) -> _Stay:
+        stay = self._stays.get(sighting.track_id)
         if stay is not None:
             return stay
-        anchor = vehicles.anchors()[i]
-        orphan = self._orphan_near(anchor, present, vehicles.labels()[i])
+        orphan = self._orphan_like(sighting, present)
         if orphan is not None:
-            self._stays[track_id] = self._stays.pop(orphan)
-            self._stays[track_id].track_id = track_id
-            return self._stays[track_id]
-        box = vehicles.xyxy[i]
-        stay = _Stay(
-            label=vehicles.labels()[i], anchor=anchor, height=float(box[3] - box[1]), settled_at=analysed.frame.ts,
-            last_seen=analysed.frame.ts, box=box, arrival=self._snapshot("arrival", analysed, box), track_id=track_id,
-        )
-        self._stays[track_id] = stay
+            stay = self._stays.pop(orphan)
+            stay.track_id = sighting.track_id
+        else:
+            stay = self._new_stay(sighting, analysed)
+        self._stays[sighting.track_id] = stay
         return stay
 
-    def _orphan_near(self, anchor: np.ndarray, present: set[int], label: str) -> int | None:
-        """A stay whose track was lost, at the spot where this new track appeared."""
+    def _new_stay(self, sighting: _Sighting, analysed: AnalysedFrame) -> _Stay:
+        box = sighting.box
+        return _Stay(
+            label=sighting.label, anchor=sighting.anchor, height=float(box[3] - box[1]),
+            settled_at=analysed.frame.ts, last_seen=analysed.frame.ts, box=box,
+            arrival=self._snapshot("arrival", analysed, box), looks=sighting.looks, track_id=sighting.track_id,
+            settled_frame=self._frame_index,
+        )
+
+    def _orphan_like(self, sighting: _Sighting, present: set[int]) -> int | None:
+        """A stay whose track was lost, with the same vehicle at the spot where this new track appeared."""
         for track_id, stay in self._stays.items():
-            if track_id not in present and stay.label == label and not stay.moved(anchor, self._config.move_tolerance):
+            if (track_id not in present and stay.label == sighting.label
+                    and stay.same_vehicle(sighting.looks, sighting.anchor, self._config)):
                 return track_id
         return None
 
-    def _advance(self, stay: _Stay, vehicles: Detections, i: int, analysed: AnalysedFrame) -> Finding | None:
+    def _advance(self, stay: _Stay, sighting: _Sighting, analysed: AnalysedFrame) -> Finding | None:
         ts = analysed.frame.ts
-        anchor, box = vehicles.anchors()[i], vehicles.xyxy[i]
-        if stay.moved(anchor, self._config.move_tolerance):
+        if not stay.same_vehicle(sighting.looks, sighting.anchor, self._config):
             if stay.episode:
-                return None  # pulling out: it stops counting as seen, and ends after the grace period
-            stay.anchor, stay.height, stay.settled_at = anchor, float(box[3] - box[1]), ts
-            stay.arrival = self._snapshot("arrival", analysed, box)
+                return None  # pulling out, or another vehicle: it stops counting, and ends after the grace period
+            fresh = self._new_stay(sighting, analysed)
+            stay.anchor, stay.height, stay.settled_at, stay.arrival, stay.looks, stay.settled_frame = (
+                fresh.anchor, fresh.height, fresh.settled_at, fresh.arrival, fresh.looks, fresh.settled_frame)
             stay.confidence_sum, stay.samples = 0.0, 0
-        stay.last_seen, stay.box = ts, box
-        stay.confidence_sum += float(vehicles.confidence[i])
+        stay.last_seen, stay.box = ts, sighting.box
+        stay.confidence_sum += sighting.confidence
         stay.samples += 1
-        if stay.episode is None and ts - stay.settled_at >= self._config.dwell_s:
+        if (stay.episode is None and ts - stay.settled_at >= self._config.dwell_s
+                and stay.presence(self._frame_index) >= self._config.min_presence):
             stay.episode = str(uuid.uuid4())
             return self._start(stay, analysed)
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pytest
 
@@ -17,7 +18,16 @@ from edge.zones import Zone
 W, H = 640, 360
 NAMES = {0: "person", 2: "car", 7: "truck"}
 ZONE = Zone.from_points("kerb", [(0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)])
-IMAGE = np.zeros((H, W, 3), np.uint8)
+
+
+def texture(seed: int, height: int, width: int) -> np.ndarray:
+    """Smooth random texture: real surfaces correlate over a few pixels, white noise does not."""
+    noise = np.random.default_rng(seed).integers(0, 255, (height, width, 3)).astype(np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 4)
+
+
+ROAD = texture(0, H, W)
+LOOKS = {seed: texture(seed, 60, 80) for seed in range(1, 20)}
 
 
 @dataclass(frozen=True)
@@ -27,12 +37,22 @@ class Obj:
     y: float  # box bottom y, pixels
     cls: int = 2
     conf: float = 0.8
+    look: int = 0  # which vehicle it is (its texture); 0 = the same as its track number
+
+    def paint(self, image: np.ndarray) -> None:
+        x1, y1 = int(self.x - 40), int(self.y - 60)
+        left = max(0, -x1)
+        right = min(80, W - x1)
+        image[y1:y1 + 60, x1 + left:x1 + right] = LOOKS[self.look or self.track][:, left:right]
 
 
 def frame(ts: float, *objs: Obj) -> AnalysedFrame:
     xyxy = np.array([[o.x - 40, o.y - 60, o.x + 40, o.y] for o in objs], np.float32).reshape(-1, 4)
+    image = ROAD.copy()
+    for o in objs:
+        o.paint(image)
     return AnalysedFrame(
-        Frame(IMAGE, ts),
+        Frame(image, ts),
         Detections(xyxy, np.array([o.conf for o in objs], np.float32), np.array([o.cls for o in objs], np.int64),
                    np.array([o.track for o in objs], np.int64), NAMES),
     )
@@ -47,7 +67,8 @@ def play(rule: IllegalParking, timeline: list[tuple[float, list[Obj]]], close_at
     return found
 
 
-def stay(track: int, x: float, y: float, start: float, end: float, step: float = 1.0, **kw: float) -> list[tuple[float, list[Obj]]]:
+def stay(track: int, x: float, y: float, start: float, end: float, step: float = 1.0,
+         **kw: float) -> list[tuple[float, list[Obj]]]:
     return [(t, [Obj(track, x, y, **kw)]) for t in np.arange(start, end + 1e-9, step)]
 
 
@@ -87,7 +108,13 @@ def test_vehicle_that_stays_past_dwell_starts_then_ends_after_grace() -> None:
         ("brief absence shorter than grace keeps the episode",
          stay(1, 300, 300, 0, 12) + [(13, []), (14, [])] + stay(1, 300, 300, 15, 16), [("start", 10.0)]),
         ("new track id at the same spot inherits the stay",
-         stay(1, 300, 300, 0, 6) + stay(9, 302, 301, 7, 11), [("start", 10.0)]),
+         stay(1, 300, 300, 0, 6) + stay(9, 302, 301, 7, 11, look=1), [("start", 10.0)]),
+        ("a new track of a different vehicle at the spot does not inherit",
+         stay(1, 300, 300, 0, 6) + stay(9, 302, 301, 7, 15), []),
+        ("a look-alike back at the spot after it stood empty is not one long stay",
+         stay(1, 300, 300, 0, 1) + [(t, []) for t in range(2, 9)] + stay(1, 300, 300, 9, 12), []),
+        ("a queue of different cars passing one spot under one track id is not a parked car",
+         [(t, [Obj(1, 300, 300, look=1 + t % 5)]) for t in range(0, 25)], []),
     ],
 )
 def test_cases(case: str, timeline: list[tuple[float, list[Obj]]], expected: list[tuple[str, float]]) -> None:
