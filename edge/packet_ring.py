@@ -1,0 +1,190 @@
+"""The last seconds of a camera's encoded video, so that an event clip is a remux, never a re-encode.
+
+Re-encoding a clip would cost more CPU than analysing the camera does; copying the packets
+costs almost nothing and keeps the evidence bit-identical to what the camera sent.
+
+The ring outlives the reader's connections: a reconnect opens a new input container whose
+stream may differ (new SPS/PPS, timestamps restarting), so packets are grouped by *segment*
+(one input stream) and a clip only ever uses one segment.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import statistics
+import threading
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.container import OutputContainer
+from av.video.stream import VideoStream
+
+MUX_OPTIONS = {"movflags": "+faststart"}  # index first, so a browser can seek before the download ends
+
+
+class _Segment:
+    """One input stream: the codec parameters a muxer needs once the input container is closed.
+
+    An input stream's memory is freed when its container closes, so the parameters (codec,
+    size, extradata with SPS/PPS) are copied into a stream of a never-written output container.
+    ``source`` is kept only to recognise packets of the same stream (by identity); it is never read.
+    """
+
+    def __init__(self, source: VideoStream) -> None:
+        self.source = source
+        self.time_base: Fraction = source.time_base or Fraction(1, 90000)
+        self._holder: OutputContainer = av.open(io.BytesIO(), "w", format="mp4")
+        self.template = self._holder.add_stream_from_template(source)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """An encoded packet copied out of FFmpeg's buffers, with its arrival time ``ts``."""
+
+    data: bytes
+    pts: int | None
+    dts: int | None
+    duration: int
+    keyframe: bool
+    ts: float
+    segment: _Segment
+
+
+@dataclass(frozen=True, slots=True)
+class _Timing:
+    pts: int
+    dts: int
+    duration: int
+
+
+class PacketRing:
+    """Last ``seconds`` of ENCODED video packets of one camera, for event clips by remuxing.
+
+    Memory is bounded by age: packets older than ``seconds`` before the newest are dropped, and
+    so are leading non-keyframes (useless without their keyframe). A clip starts at a keyframe,
+    so size ``seconds`` as pre-roll + post-roll + one keyframe interval for full pre-rolls.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if seconds <= 0:
+            raise ValueError(f"PacketRing seconds must be > 0, got {seconds}")
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._packets: deque[_Stored] = deque()
+        self._segment: _Segment | None = None
+
+    def push(self, packet: av.Packet, ts: float) -> None:
+        """Keep a copy of ``packet`` (a video packet whose stream is the muxing template)."""
+        if packet.size == 0:
+            return  # demux's end-of-stream flush packet
+        with self._lock:
+            segment = self._segment_of(packet.stream)
+            self._packets.append(_Stored(bytes(packet), packet.pts, packet.dts, packet.duration or 0,
+                                         packet.is_keyframe, ts, segment))
+            self._trim(ts - self.seconds)
+
+    @property
+    def newest_ts(self) -> float | None:
+        with self._lock:
+            return self._packets[-1].ts if self._packets else None
+
+    def write_clip(self, start_ts: float, end_ts: float, path: Path) -> float | None:
+        """Write an MP4 of the packets from the last keyframe at/before ``start_ts`` to ``end_ts``.
+
+        Uses only the segment that holds ``end_ts`` (or the newest before it). Returns the clip's
+        duration in seconds, or None when the ring holds nothing usable for that span.
+        """
+        with self._lock:
+            packets = self._select(start_ts, end_ts)
+        if not packets:
+            return None
+        return _remux(packets, path)
+
+    def _segment_of(self, stream: VideoStream) -> _Segment:
+        if self._segment is None or self._segment.source is not stream:
+            self._segment = _Segment(stream)
+        return self._segment
+
+    def _trim(self, cutoff: float) -> None:
+        packets = self._packets
+        while packets and (packets[0].ts < cutoff or not packets[0].keyframe):
+            packets.popleft()
+
+    def _select(self, start_ts: float, end_ts: float) -> list[_Stored]:
+        segment = next((p.segment for p in reversed(self._packets) if p.ts <= end_ts), None)
+        span = [p for p in self._packets if p.segment is segment and p.ts <= end_ts]
+        keys = [i for i, p in enumerate(span) if p.keyframe]
+        if not keys:
+            return []
+        before = [i for i in keys if span[i].ts <= start_ts]
+        return span[before[-1] if before else keys[0]:]
+
+
+def _remux(packets: list[_Stored], path: Path) -> float:
+    """Write ``packets`` (one segment, starting at a keyframe) as an MP4; returns its duration."""
+    segment = packets[0].segment
+    timings = _rebase(packets)
+    partial = path.with_name(path.name + ".part")  # never a half-written clip under the final name
+    try:
+        with av.open(str(partial), "w", format="mp4", container_options=MUX_OPTIONS) as output:
+            stream = output.add_stream_from_template(segment.template)
+            for stored, timing in zip(packets, timings):
+                packet = av.Packet(stored.data)
+                packet.pts, packet.dts, packet.duration = timing.pts, timing.dts, timing.duration
+                packet.time_base = segment.time_base
+                packet.is_keyframe = stored.keyframe
+                packet.stream = stream
+                output.mux(packet)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    end = max(t.pts + t.duration for t in timings)
+    return float((end - min(t.pts for t in timings)) * segment.time_base)
+
+
+def _rebase(packets: list[_Stored]) -> list[_Timing]:
+    """Timestamps that start at 0 and strictly increase in decode order.
+
+    RTSP may deliver packets without timestamps (FFmpeg's RTP demuxer leaves the first ones
+    unset until it has synchronised), and durations may be 0; both are filled from neighbours.
+    """
+    default = _typical_duration(packets)
+    dts = _fill_missing([p.dts if p.dts is not None else p.pts for p in packets],
+                        [p.duration or default for p in packets])
+    for i in range(1, len(dts)):
+        dts[i] = max(dts[i], dts[i - 1] + 1)
+    origin = dts[0]
+    timings = []
+    for i, stored in enumerate(packets):
+        duration = stored.duration or (dts[i + 1] - dts[i] if i + 1 < len(dts) else default)
+        pts = max(stored.pts - origin, dts[i] - origin) if stored.pts is not None else dts[i] - origin
+        timings.append(_Timing(pts=pts, dts=dts[i] - origin, duration=duration))
+    return timings
+
+
+def _typical_duration(packets: list[_Stored]) -> int:
+    durations = [p.duration for p in packets if p.duration > 0]
+    if durations:
+        return int(statistics.median(durations))
+    stamps = [p.dts for p in packets if p.dts is not None]
+    steps = [b - a for a, b in itertools.pairwise(stamps) if b > a]
+    return int(statistics.median(steps)) if steps else 1
+
+
+def _fill_missing(values: list[int | None], durations: list[int]) -> list[int]:
+    """Unknown timestamps continue from the previous one, or lead up to the first known one."""
+    filled = list(values)
+    for i in range(1, len(filled)):
+        previous = filled[i - 1]
+        if filled[i] is None and previous is not None:
+            filled[i] = previous + durations[i - 1]
+    for i in range(len(filled) - 2, -1, -1):
+        following = filled[i + 1]
+        if filled[i] is None and following is not None:
+            filled[i] = following - durations[i]
+    return [value if value is not None else sum(durations[:i]) for i, value in enumerate(filled)]
