@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
@@ -16,5 +17,10 @@ def configure(level: str = "info") -> None:
                     structlog.processors.TimeStamper(fmt="iso", utc=True),
                     structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False)  # so a later configure() (a test calling main() again) takes effect
+        logger_factory=_stderr_logger,
+        cache_logger_on_first_use=False)
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """Looks up ``sys.stderr`` on every use, so a replaced stream (pytest's capture) is never written after close."""
+    return structlog.PrintLogger(sys.stderr)
