@@ -8,13 +8,13 @@ from pathlib import Path
 
 import uvicorn
 
-from central import logs
 from central.app import create_app
 from central.auth import Role, check_department, create_token
 from central.clock import SystemClock
 from central.config import CentralConfig, load_config, with_overrides
 from central.db import make_engine, migrate, session_factory
 from central.services import build_services
+from contract.logs import configure_logging
 from contract.validation import ConfigError
 
 
@@ -77,6 +77,7 @@ def _storage_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridwatch-central", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-json", action="store_true", help="one JSON object per log line (for log shippers)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_parser = commands.add_parser("serve", help="run the API and MQTT ingest")
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.log_level)
+    configure_logging(args.log_level, json=args.log_json)
     try:
         return int(args.handler(args))
     except ConfigError as err:

@@ -134,7 +134,7 @@ def place_of(session: Session, event: Event) -> Place:
         district=_text(details.get("district")) or (camera.district if camera else None),
         site=_text(details.get("site")),
         lat=lat, lon=lon,
-        camera_name=camera.name if camera else None)
+        camera_name=_text(details.get("camera_name")) or (camera.name if camera else None))
 
 
 def _serialise_merges(session: Session, event: Event, place: Place) -> None:

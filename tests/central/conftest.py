@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import structlog
 import yaml
 from fastapi.testclient import TestClient
 
@@ -29,6 +30,13 @@ from tests.support.paths import ROOT
 POSTGRES = os.environ.get("GRIDWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 EXAMPLE = ROOT / "central.example.yaml"
 START = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _forget_cli_logging() -> Iterator[None]:
+    """A test calling ``main()`` points logging at its captured stderr; later tests must not write there."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
