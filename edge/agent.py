@@ -48,8 +48,9 @@ class Agent:
         finally:
             for thread in self._threads:
                 thread.join(timeout=15)
+            pending = self.publishing.outbox.count()
             self.publishing.stop()
-            log.info("agent stopped", device=self.config.device_id, outbox_pending=self.publishing.outbox.count())
+            log.info("agent stopped", device=self.config.device_id, outbox_pending=pending)
 
     @staticmethod
     def _supervise(

@@ -15,15 +15,15 @@ SIZE = 24
 
 
 def thumbnail(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """The box's content as a zero-mean, unit-norm grey patch (brightness and contrast cancel out)."""
+    """The box's content as a unit-norm colour patch, each channel zero-mean, so that brightness and
+    contrast cancel out but a red car and a grey one with the same outline do not."""
     height, width = image.shape[:2]
     x1, y1 = max(int(xyxy[0]), 0), max(int(xyxy[1]), 0)
     x2, y2 = min(int(np.ceil(xyxy[2])), width), min(int(np.ceil(xyxy[3])), height)
     if x2 - x1 < 2 or y2 - y1 < 2:
         return np.zeros(SIZE * SIZE, np.float32)
-    grey = cv2.cvtColor(image[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
-    patch = cv2.resize(grey, (SIZE, SIZE), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
-    patch -= patch.mean()
+    patch = cv2.resize(image[y1:y2, x1:x2], (SIZE, SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
+    patch = (patch - patch.mean(axis=(0, 1))).ravel()
     norm = float(np.linalg.norm(patch))
     return patch / norm if norm > 1e-6 else patch
 

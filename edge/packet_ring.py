@@ -96,6 +96,10 @@ class PacketRing:
     def write_clip(self, start_ts: float, end_ts: float, path: Path) -> float | None:
         """Write an MP4 of the packets from the last keyframe at/before ``start_ts`` to ``end_ts``.
 
+        The packets before ``start_ts`` are needed to decode from the keyframe but are not shown:
+        they get negative timestamps, which the MP4 muxer turns into an edit list, so the clip
+        plays (and reports its duration) from ``start_ts``, however far back the keyframe was.
+
         Uses only the segment that holds ``end_ts`` (or the newest before it). Returns the clip's
         duration in seconds, or None when the ring holds nothing usable for that span.
         """
@@ -103,7 +107,7 @@ class PacketRing:
             packets = self._select(start_ts, end_ts)
         if not packets:
             return None
-        return _remux(packets, path)
+        return _remux(packets, path, start_ts)
 
     def _segment_of(self, stream: VideoStream) -> _Segment:
         if self._segment is None or self._segment.source is not stream:
@@ -125,10 +129,14 @@ class PacketRing:
         return span[before[-1] if before else keys[0]:]
 
 
-def _remux(packets: list[_Stored], path: Path) -> float:
-    """Write ``packets`` (one segment, starting at a keyframe) as an MP4; returns its duration."""
+def _remux(packets: list[_Stored], path: Path, start_ts: float) -> float:
+    """Write ``packets`` (one segment, starting at a keyframe) as an MP4 that is shown from
+    ``start_ts``; returns its duration."""
     segment = packets[0].segment
     timings = _rebase(packets)
+    shown = next((i for i, p in enumerate(packets) if p.ts >= start_ts), 0)
+    shift = timings[shown].dts
+    timings = [_Timing(pts=t.pts - shift, dts=t.dts - shift, duration=t.duration) for t in timings]
     partial = path.with_name(path.name + ".part")  # never a half-written clip under the final name
     try:
         with av.open(str(partial), "w", format="mp4", container_options=MUX_OPTIONS) as output:
@@ -144,7 +152,7 @@ def _remux(packets: list[_Stored], path: Path) -> float:
     finally:
         partial.unlink(missing_ok=True)
     end = max(t.pts + t.duration for t in timings)
-    return float((end - min(t.pts for t in timings)) * segment.time_base)
+    return float(end * segment.time_base)
 
 
 def _rebase(packets: list[_Stored]) -> list[_Timing]:

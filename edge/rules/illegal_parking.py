@@ -40,21 +40,23 @@ class IllegalParkingConfig(StrictModel):
         ),
     )
     min_similarity: float = Field(
-        default=0.6,
+        default=0.7,
         ge=-1,
         le=1,
         description=(
             "How alike (normalised cross-correlation, 1 = identical) the box must look to when the vehicle "
-            "settled; below it a different vehicle has taken the spot and the dwell clock restarts."
+            "settled; below it a different vehicle has taken the spot and the dwell clock restarts. "
+            "-1 turns the check off."
         ),
     )
     min_presence: float = Field(
-        default=0.7,
-        gt=0,
+        default=0.3,
+        ge=0,
         le=1,
         description=(
             "Share of the frames analysed since the vehicle settled in which it must have been seen before "
-            "an event starts: a spot that look-alike cars pass through now and then is not a parked car."
+            "an event starts: a spot that look-alike cars pass through now and then is not a parked car. "
+            "0 turns the check off."
         ),
     )
     grace_s: float = Field(default=10.0, ge=0, description="Seconds a vehicle must be gone before the event ends.")

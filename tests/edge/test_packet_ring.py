@@ -84,7 +84,7 @@ def highway_ring(shared_media: Path) -> PacketRing:
 @pytest.mark.parametrize(
     ("moment", "first_keyframe"),
     [
-        (15.0, 12.8),    # pre-roll starts 0.2 s after a keyframe: 4.2 s, within 0.5 s of pre + post
+        (15.0, 12.8),    # pre-roll starts 0.2 s after a keyframe
         (14.7, 8.5333),  # pre-roll starts 0.1 s before one: the previous keyframe, a whole GOP earlier
     ],
 )
@@ -96,18 +96,19 @@ def test_clip_is_a_remux_from_the_keyframe_before_the_preroll(
 
     duration = highway_ring.write_clip(start, end, path)
 
-    # A clip can only start at a keyframe, so it runs from the keyframe at/before the pre-roll to
-    # the post-roll: 4 s plus up to one keyframe interval (4.27 s in highway.mp4).
+    # The packets start at the keyframe at/before the pre-roll (decoding needs it), but an edit list
+    # hides those before the pre-roll: the clip plays, and lasts, exactly pre + post.
     assert duration is not None
-    assert duration == pytest.approx(end - first_keyframe, abs=FRAME_S + 1e-3)
+    assert duration == pytest.approx(end - start, abs=FRAME_S + 1e-3)
     clip = inspect_clip(path)
     assert clip.codec == "h264"
     assert clip.duration_s == pytest.approx(duration, abs=0.01)
     assert clip.keyframe_first
-    assert clip.frames == len(clip.packets) == round(duration * 30)
+    assert abs(len(clip.packets) - round((end - first_keyframe) * 30)) <= 1
+    assert abs(clip.frames - round((end - start) * 30)) <= 1
     expected = source_packets(paths.HIGHWAY, first_keyframe)[:len(clip.packets)]
     assert clip.packets == expected, "packet bytes differ from the source: the clip was not a pure remux"
-    assert clip.dts[0] == 0 and all(b > a for a, b in itertools.pairwise(clip.dts))
+    assert all(b > a for a, b in itertools.pairwise(clip.dts))
     assert clip.moov_before_mdat, "no +faststart: a browser could not seek before the download ends"
 
 
@@ -182,9 +183,9 @@ def test_clip_from_the_live_rtsp_stream_decodes(shared_media: Path, tmp_path: Pa
     assert newest is not None
     duration = ring.write_clip(newest - 2.0, newest, tmp_path / "live.mp4")
 
-    assert duration is not None and duration >= 2.0
+    assert duration is not None and duration == pytest.approx(2.0, abs=0.1)
     clip = inspect_clip(tmp_path / "live.mp4")
     assert clip.codec == "h264" and clip.keyframe_first
-    assert clip.frames == len(clip.packets) > 2 * 30
+    assert len(clip.packets) >= clip.frames and abs(clip.frames - 2 * 30) <= 2
     assert all(b > a for a, b in itertools.pairwise(clip.dts))
     assert clip.duration_s == pytest.approx(duration, abs=0.05)
