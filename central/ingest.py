@@ -24,7 +24,6 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential_jitter
 
@@ -149,14 +148,12 @@ class Intake:
         now = self._clock.now()
         try:
             with self._sessions.begin() as session:
-                if session.scalar(select(EventRow.id).where(EventRow.event_id == event.event_id)) is not None:
-                    return Outcome.duplicate
                 row = _event_row(event, now)
                 session.add(row)
                 session.flush()
                 ticket = self._desk.file(session, row, now)
         except sa_exc.IntegrityError:
-            return Outcome.duplicate  # another replica stored it between our check and our insert
+            return Outcome.duplicate  # event_id is unique: a redelivery, here or at another replica
         log.debug("event stored", event_id=str(event.event_id), device=event.device_id, camera=event.camera_id,
                   phase=event.phase.value, ticket=ticket.id if ticket else None)
         return Outcome.stored

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -108,11 +108,20 @@ class TicketDesk:
         return ticket
 
     def _adopt_orphans(self, session: Session, start: Event, ticket: Ticket, now: datetime) -> None:
-        orphans = session.scalars(sa.select(Event).where(
-            Event.device_id == start.device_id, Event.episode_id == start.episode_id,
-            Event.ticket_id.is_(None), Event.id != start.id)).all()
-        for orphan in orphans:
-            _join(ticket, orphan, now)
+        """Attach the episode's events that arrived before its start (rare: one aggregate query if none)."""
+        waiting = sa.and_(Event.device_id == start.device_id, Event.episode_id == start.episode_id,
+                          Event.ticket_id.is_(None), Event.id != start.id)
+        count, first, last = session.execute(
+            sa.select(sa.func.count(), sa.func.min(Event.started_at), sa.func.max(Event.observed_at))
+            .where(waiting)).one()
+        if not count:
+            return
+        session.execute(sa.update(Event).where(waiting).values(ticket_id=ticket.id)
+                        .execution_options(synchronize_session=False))
+        ticket.event_count += count
+        ticket.first_seen_at = min(ticket.first_seen_at, _aware(first))
+        ticket.last_seen_at = max(ticket.last_seen_at, _aware(last))
+        ticket.updated_at = now
 
 
 def _join(ticket: Ticket, event: Event, now: datetime) -> None:
@@ -124,8 +133,10 @@ def _join(ticket: Ticket, event: Event, now: datetime) -> None:
 
 
 def place_of(session: Session, event: Event) -> Place:
+    """The edge sends district and camera name in the details; the registry fills in for older edges."""
     details: dict[str, Any] = event.details or {}
-    camera = session.get(Camera, (event.device_id, event.camera_id))
+    known = _text(details.get("district")) and _text(details.get("camera_name"))
+    camera = None if known else session.get(Camera, (event.device_id, event.camera_id))
     location = details.get("location")
     lat = lon = None
     if isinstance(location, dict) and _is_number(location.get("lat")) and _is_number(location.get("lon")):
@@ -157,3 +168,10 @@ def _text(value: Any) -> str | None:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _aware(value: datetime) -> datetime:
+    """Aggregates bypass the column type, so SQLite hands back naive UTC (or even text) here."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
