@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import signal
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.auth import Role, authenticate
 from central.cli import main
 from central.db import make_engine, session_factory
 from contract.event import MediaRef
-from contract.topics import Topics
 from tests.central.conftest import bearer
 from tests.central.factories import event
+from tests.central.serving import Served, serve
 from tests.central.waiting import wait_until
-from tests.support.net import free_port
-
-CENTRAL = Path(sys.executable).parent / "gridwatch-central"
 
 
 def create_token(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -60,43 +52,13 @@ def test_create_token_refuses_a_department_that_does_not_fit(tmp_path: Path, cap
 
 
 @pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Topics, dict[str, str]]]:
-    """``gridwatch-central serve`` in its own process; flags override the file's port, database and data dir."""
-    unique = uuid.uuid4().hex[:8]
-    config = yaml.safe_load(Path("central.example.yaml").read_text(encoding="utf-8"))
-    config["mqtt"].update({"topic_prefix": f"t-{unique}/gridwatch/v1", "group": f"g-{unique}",
-                           "client_id": f"central-{unique}", "session_expiry_s": 0})
-    config["http"]["port"] = 1  # overridden by --port below
-    path = tmp_path / "central.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    common = ["--config", str(path), "--db", database_url, "--data-dir", str(tmp_path / "data")]
-    tokens = {role: subprocess.run([str(CENTRAL), "create-token", "--role", role, *common], check=True,
-                                   capture_output=True, text=True).stdout.strip().splitlines()[-1]
-              for role in ("admin", "device")}
-    port = free_port()
-    process = subprocess.Popen([str(CENTRAL), "serve", *common, "--port", str(port)], stderr=subprocess.PIPE,
-                               text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_until(lambda: _subscribed(base), 30), "serve did not come up"
-        yield base, Topics(config["mqtt"]["topic_prefix"]), tokens
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, log = process.communicate(timeout=30)
-        assert process.returncode in (0, -signal.SIGTERM), log  # uvicorn re-raises the signal once shut down
-        assert "ingest stopped" in log
+def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
+    with serve(database_url, tmp_path) as running:
+        yield running
 
 
-def _subscribed(base: str) -> bool:
-    try:
-        return bool(httpx.get(f"{base}/healthz", timeout=2).json()["ingest_subscribed"])
-    except httpx.HTTPError:
-        return False
-
-
-def test_serve_turns_an_mqtt_event_and_its_upload_into_a_ticket(
-        served: tuple[str, Topics, dict[str, str]]) -> None:
-    base, topics, tokens = served
+def test_serve_turns_an_mqtt_event_and_its_upload_into_a_ticket(served: Served) -> None:
+    base, topics, tokens = served.base, served.topics, served.tokens
     snapshot = b"\xff\xd8 not really a jpeg \xff\xd9"
     sha = hashlib.sha256(snapshot).hexdigest()
     upload = httpx.put(f"{base}/api/v1/media/{sha}", content=snapshot,
