@@ -1,4 +1,4 @@
-"""``gridwatch-edge``: run the agent, analyse a recording, or check a configuration file."""
+"""``gridwatch-edge``: run the agent, analyse a recording, evaluate the rules, or check a configuration file."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level, json=args.log_json)
     try:
+        if args.handler is _eval:  # the labels file names its own configuration
+            return _eval(args)
         config = load_config(args.config)
     except ConfigError as err:
         for place, reason in err.problems:
@@ -56,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
                          help="wall-clock time of the recording's first frame (default: its creation_time, else 0)")
     analyze.add_argument("--no-progress", action="store_true")
     analyze.set_defaults(handler=_analyze)
+
+    evaluate = commands.add_parser("eval", help="run labelled recordings through analyze and score every rule")
+    evaluate.add_argument("--labels", type=Path, required=True, metavar="FILE",
+                          help="labels YAML: configuration, recordings, expected events (python -m edge.scenes makes one)")
+    evaluate.add_argument("--report", type=Path, metavar="DIR", help="also write DIR/index.html with the evidence")
+    evaluate.add_argument("--json", type=Path, metavar="FILE",
+                          help="the JSON report (default: DIR/report.json with --report, else ./eval-report.json)")
+    evaluate.add_argument("--no-progress", action="store_true")
+    evaluate.set_defaults(handler=_eval)
     return parser
 
 
@@ -100,3 +111,15 @@ def _analyze(config: EdgeConfig, args: argparse.Namespace) -> int:
         + ("" if report.delivered else "; outbox NOT drained (events stay for the next run)")
     )
     return 0 if report.delivered else EXIT_UNDELIVERED
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from edge.evaluation.evaluate import EvalRequest, evaluate
+    from edge.evaluation.report import table
+
+    evaluation = evaluate(EvalRequest(labels=args.labels, report_dir=args.report, json_path=args.json,
+                                      progress=not args.no_progress))
+    print(table(evaluation))
+    if args.report:
+        print(f"report: {args.report / 'index.html'}")
+    return 0

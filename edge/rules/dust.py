@@ -35,13 +35,18 @@ CLEAN_FRACTION = 0.5
 
 class DustConfig(StrictModel):
     threshold: float = Field(
-        default=0.5, gt=0, lt=1, description="Zone dust score (0..1) that counts as dusty."
+        default=0.4, gt=0, lt=1, description="Zone dust score (0..1) that counts as dusty."
     )
     min_duration_s: float = Field(
         default=30.0, ge=0, description="Seconds the score must stay up before an event starts."
     )
     grace_s: float = Field(
         default=30.0, ge=0, description="Seconds below the threshold before the event ends."
+    )
+    smoothing_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Time constant of the scores' running average: a plume flickers, its trend decides.",
     )
     baseline_s: float = Field(
         default=900.0,
@@ -114,6 +119,7 @@ class Dust:
         self._baseline: tuple[HazeMeasures, HazeMeasures] | None = None
         self._baseline_since = 0.0
         self._last_ts: float | None = None
+        self._smoothed: tuple[float, _Reading] | None = None
         self._onset: Frame | None = None
         self._episode: _Episode | None = None
         self._condition = "warming up"
@@ -123,7 +129,7 @@ class Dust:
         maps = HazeMaps.of(frame.image)
         if float(maps.luma.mean()) < self._config.min_luminance:
             self._note("suspended: low light", luminance=round(float(maps.luma.mean()), 1))
-            self._last_ts = None  # the baseline does not learn across the dark
+            self._last_ts, self._smoothed = None, None  # neither average reaches across the dark
             return self._advance(frame, None)
         zone_mask, reference_mask = self._masks_for(maps.size)
         measures = (maps.measure(zone_mask), maps.measure(reference_mask))
@@ -149,11 +155,20 @@ class Dust:
         return self._masks[size]
 
     def _read(self, measures: tuple[HazeMeasures, HazeMeasures], ts: float) -> _Reading | None:
-        """Both scores against the baseline; None until the baseline has seen ``warmup_s`` of clean frames."""
+        """Both scores against the baseline, as running averages over ``smoothing_s``; None until the
+        baseline has seen ``warmup_s`` of clean frames."""
         if self._baseline is None or ts - self._baseline_since < self._config.warmup_s:
             return None
         zone_base, reference_base = self._baseline
-        return _Reading(zone=score(measures[0], zone_base), reference=score(measures[1], reference_base))
+        reading = _Reading(zone=score(measures[0], zone_base), reference=score(measures[1], reference_base))
+        if self._smoothed is not None:
+            last_ts, last = self._smoothed
+            weight = _ema_weight(ts - last_ts, self._config.smoothing_s)
+            reading = _Reading(
+                last.zone.blend(reading.zone, weight), last.reference.blend(reading.reference, weight)
+            )
+        self._smoothed = (ts, reading)
+        return reading
 
     def _learn(
         self, measures: tuple[HazeMeasures, HazeMeasures], reading: _Reading | None, ts: float
@@ -168,7 +183,7 @@ class Dust:
         if self._last_ts is None:
             self._last_ts = ts
         if clean:
-            weight = 1.0 - float(np.exp(-max(ts - self._last_ts, 0.0) / self._config.baseline_s))
+            weight = _ema_weight(ts - self._last_ts, self._config.baseline_s)
             self._baseline = (
                 self._baseline[0].blend(measures[0], weight),
                 self._baseline[1].blend(measures[1], weight),
@@ -263,3 +278,8 @@ class Dust:
         if condition != self._condition:
             self._condition = condition
             self._log.info("dust condition", condition=condition, **fields)
+
+
+def _ema_weight(dt: float, time_constant: float) -> float:
+    """The weight of a new sample after ``dt`` seconds in an exponential average over media time."""
+    return 1.0 if time_constant <= 0 else 1.0 - float(np.exp(-max(dt, 0.0) / time_constant))

@@ -28,11 +28,13 @@ WORK_WIDTH = 320
 DARK_PATCH = 7
 """Dark-channel patch in pixels at ``WORK_WIDTH`` (15 px at 640, as in the paper)."""
 
-DARK_SPAN = 0.25
+DARK_SPAN = 0.2
 WARM_SPAN = 0.06
 W_HAZE, W_CONTRAST, W_WARM = 0.3, 0.4, 0.3
-"""Spans and weights calibrated on the generated suite (docs/architecture.md): warm dust at transmission
-0.6 scores about 0.6, and grey fog needs a far denser veil than dust to score as high."""
+"""Spans and weights, calibrated on the generated suite (docs/architecture.md): warm dust at transmission
+0.5 scores about 0.5, a grey tarp over half the zone about 0.3. The colour cast is what sets dust apart
+from an object, so it weighs as much as the dark channel; over ground as warm as the dust itself (dry
+grass, bare earth) it cannot show, and the veil alone must then carry the score."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,16 @@ class HazeScore:
     haze: float
     contrast_loss: float
     warm_cast: float
+
+    def blend(self, other: HazeScore, weight: float) -> HazeScore:
+        """Move ``weight`` (0..1) of the way towards ``other``: one step of a running average."""
+        keep = 1.0 - weight
+        return HazeScore(
+            score=keep * self.score + weight * other.score,
+            haze=keep * self.haze + weight * other.haze,
+            contrast_loss=keep * self.contrast_loss + weight * other.contrast_loss,
+            warm_cast=keep * self.warm_cast + weight * other.warm_cast,
+        )
 
     def parts(self) -> dict[str, float]:
         return {

@@ -1,9 +1,9 @@
 """Where a zone's structure differs from its approved reference, with the light taken out: the
 measure behind the illegal_building rule.
 
-The zone is cropped from both images and scaled to ``WORK_SIDE``. Light is normalised by
-matching the current crop's histogram to the reference's, channel by channel in Lab, over
-the pixels both can see (so a dull day, a low sun or a camera's white balance are gone).
+The zone is cropped from both images and scaled to ``WORK_SIDE``. Light is normalised in Lab
+over the pixels both can see: lightness through a few matched percentiles, colour by the median
+shift (so a dull day, a low sun or a camera's white balance are gone, a new roof is not).
 A pixel has changed when either
 
 * its neighbourhood's structure differs: the contrast-structure part of SSIM (Wang et al.
@@ -31,7 +31,9 @@ CHROMA_ABOVE = 14.0
 MIN_BLOB = 0.003
 WINDOW_SIGMA = 3.0
 MAX_REGIONS = 4
-_C2 = (0.03 * 255) ** 2
+LIGHT_KNOTS = (2, 25, 50, 75, 98)
+"""Lightness percentiles matched between the images (a change under ~25 % of the zone moves them little)."""
+_C2 = (0.02 * 255) ** 2
 
 
 @dataclass(frozen=True)
@@ -104,17 +106,23 @@ def compare(reference: np.ndarray, current: np.ndarray, zone_mask: np.ndarray, h
 
 
 def _match(source: np.ndarray, reference: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``source`` with each channel's histogram (over ``where``) mapped onto the reference's."""
+    """``source`` under the reference's light, over ``where``: lightness mapped through a few matched
+    percentiles (gain, offset and a bent response), colour shifted by the median difference (tint).
+
+    Only coarse: a full histogram match would also map a new blue roof onto the reference's
+    bluest pixels and so hide the very change the rule looks for."""
     if not where.any():
         return source
-    out = np.empty_like(source)
-    levels = np.arange(256, dtype=np.float64)
-    for channel in range(source.shape[2]):
-        src_cdf = np.cumsum(np.bincount(source[..., channel][where], minlength=256)) / where.sum()
-        ref_cdf = np.cumsum(np.bincount(reference[..., channel][where], minlength=256)) / where.sum()
-        lut = np.interp(src_cdf, ref_cdf, levels)
-        out[..., channel] = lut[source[..., channel]].round().astype(np.uint8)
-    return out
+    out = source.astype(np.float32)
+    knots = np.array(LIGHT_KNOTS)
+    ref_l = np.percentile(reference[..., 0][where], knots)
+    src_l = np.percentile(source[..., 0][where], knots)
+    out[..., 0] = np.interp(out[..., 0], np.maximum.accumulate(src_l + np.arange(len(knots)) * 1e-3), ref_l)
+    for channel in (1, 2):
+        out[..., channel] += float(
+            np.median(reference[..., channel][where]) - np.median(source[..., channel][where])
+        )
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def _structure_changed(reference: np.ndarray, current: np.ndarray) -> np.ndarray:

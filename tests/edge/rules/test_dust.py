@@ -90,11 +90,11 @@ def test_dust_in_the_zone_starts_after_min_duration_and_ends_after_grace() -> No
     found = play(dust_rule(), veil(0.45, 20, 70, DUST, zone_only=True), 100)
     assert [f.phase for f in found] == [Phase.start, Phase.end]
     start, end = found
-    assert 20 <= start.started_at <= 25 and start.observed_at - start.started_at >= 20
+    assert 20 <= start.started_at <= 32 and start.observed_at - start.started_at >= 20  # 10 s running average
     assert start.details["dust_score"] >= 0.5 and start.details["reference_score"] < 0.1
     assert set(start.details["parts"]) == {"haze", "contrast_loss", "warm_cast"}
     assert [s.label for s in start.snapshots] == ["onset", "dust"] and start.clip_at == start.observed_at
-    assert 65 <= end.ended_at <= 70 and end.episode == start.episode and end.details["reason"] == "cleared"
+    assert 65 <= end.ended_at <= 78 and end.episode == start.episode and end.details["reason"] == "cleared"
 
 
 @pytest.mark.parametrize(
@@ -113,6 +113,13 @@ def test_dust_in_the_zone_starts_after_min_duration_and_ends_after_grace() -> No
 )
 def test_no_event(case: str, look: Look, seconds: int) -> None:
     assert phases(play(dust_rule(), look, seconds)) == [], case
+
+
+def test_a_flickering_plume_keeps_its_clock() -> None:
+    """Gusts clear the zone for a second now and then; the running average rides over them."""
+    dusty = veil(0.45, 10, 200, DUST, zone_only=True)
+    found = play(dust_rule(), lambda t: SCENE if t % 7 == 0 else dusty(t), 60)
+    assert [f.phase for f in found] == [Phase.start]
 
 
 def test_nightfall_ends_an_open_episode_after_grace() -> None:
