@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,7 +41,7 @@ from contract.event import Event
 from contract.logs import configure_logging
 from contract.topics import Topics
 
-START = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 WINDOW = 500
 """Events in flight at most: Mosquitto drops QoS 1 messages beyond a subscriber's queue limit
 (``max_queued_messages``, 1000 by default), so a burst larger than that is a broker setting to raise,
@@ -166,7 +166,7 @@ def main() -> None:
         print(f"{row['database']:<11} {row['path']:<7} {row['events']:>7} {row['tickets']:>8} "
               f"{row['seconds']:>8.2f} {row['events_per_s']:>9.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"measured_at": datetime.now(timezone.utc).isoformat(), "results": rows},
+    args.out.write_text(json.dumps({"measured_at": datetime.now(UTC).isoformat(), "results": rows},
                                    indent=2), encoding="utf-8")
     print(f"wrote {args.out}")
 

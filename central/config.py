@@ -90,7 +90,7 @@ class Route(StrictModel):
     resolve_hours: float = Field(gt=0, description="Hours from dispatch within which it must be resolved.")
 
     @model_validator(mode="after")
-    def _resolve_after_sign(self) -> "Route":
+    def _resolve_after_sign(self) -> Route:
         if self.resolve_hours < self.sign_hours:
             raise ValueError(f"resolve_hours ({self.resolve_hours}) must not be less than sign_hours "
                              f"({self.sign_hours})")
@@ -126,8 +126,8 @@ def cross_check(config: CentralConfig) -> list[tuple[str, str]]:
     seen_departments: dict[str, int] = {}
     for i, dept in enumerate(config.departments):
         if dept.id in seen_departments:
-            problems.append((f"departments[{i}].id", f"duplicate id {dept.id!r} (first at "
-                             f"departments[{seen_departments[dept.id]}])"))
+            first = seen_departments[dept.id]
+            problems.append((f"departments[{i}].id", f"duplicate id {dept.id!r} (first at departments[{first}])"))
         seen_departments.setdefault(dept.id, i)
     seen_routes: dict[tuple[str, str], int] = {}
     for i, route in enumerate(config.routes):
@@ -136,8 +136,8 @@ def cross_check(config: CentralConfig) -> list[tuple[str, str]]:
             problems.append((f"routes[{i}].department", f"unknown department {route.department!r} (known: {known})"))
         key = (route.type.value, route.district)
         if key in seen_routes:
-            problems.append((f"routes[{i}]", f"a second route for {key[0]} in district {key[1]!r} (first at "
-                             f"routes[{seen_routes[key]}])"))
+            reason = f"a second route for {key[0]} in district {key[1]!r} (first at routes[{seen_routes[key]}])"
+            problems.append((f"routes[{i}]", reason))
         seen_routes.setdefault(key, i)
     return problems
 

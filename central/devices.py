@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from contract.status import DeviceState, DeviceStatus
 from central.models import Camera, Device
+from contract.status import DeviceState, DeviceStatus
 
 
 class StaleStatus(Exception):
@@ -51,4 +51,4 @@ def _aware(value: datetime | None) -> datetime | None:
     """Status times without a zone are taken as UTC, the contract's time zone."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)

@@ -21,6 +21,7 @@ import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -222,7 +223,7 @@ class MqttIngest:
         self._intake.stopping.clear()
         url = urlsplit(self._config.url)
         port = url.port or (8883 if url.scheme == "mqtts" else 1883)
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho has no hints here
         properties.SessionExpiryInterval = self._config.session_expiry_s
         self._client.connect_async(url.hostname or "127.0.0.1", port, keepalive=self._config.keepalive_s,
                                    clean_start=False, properties=properties)
@@ -241,7 +242,7 @@ class MqttIngest:
         log.info("ingest stopped", counts=self._intake.counts())
 
     def _on_connect(self, client: mqtt.Client, _userdata: object, flags: mqtt.ConnectFlags,
-                    reason: mqtt.ReasonCode, _props: Properties | None) -> None:
+                    reason: ReasonCode, _props: Properties | None) -> None:
         if reason.is_failure:
             log.error("broker refused the connection", broker=self._config.url, reason=str(reason))
             return
@@ -252,7 +253,7 @@ class MqttIngest:
         ])
 
     def _on_subscribe(self, _client: mqtt.Client, _userdata: object, _mid: int,
-                      reasons: list[mqtt.ReasonCode], _props: Properties | None) -> None:
+                      reasons: list[ReasonCode], _props: Properties | None) -> None:
         failed = [str(r) for r in reasons if r.is_failure]
         if failed:
             log.error("broker refused a subscription", reasons=failed)
@@ -260,7 +261,7 @@ class MqttIngest:
         self._subscribed.set()
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: mqtt.DisconnectFlags,
-                       reason: mqtt.ReasonCode, _props: Properties | None) -> None:
+                       reason: ReasonCode, _props: Properties | None) -> None:
         self._subscribed.clear()
         if not self._intake.stopping.is_set():
             log.warning("disconnected from broker; reconnecting", broker=self._config.url, reason=str(reason))
@@ -268,6 +269,6 @@ class MqttIngest:
     def _on_message(self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         topic = message.topic
         handle = self._intake.status if topic.endswith("/status") else self._intake.event
-        outcome = handle(topic, message.payload)
+        outcome = handle(topic, bytes(message.payload))
         if outcome is not Outcome.deferred and message.qos > 0:
             client.ack(message.mid, message.qos)

@@ -14,8 +14,15 @@ from central.api.views import ticket_detail, ticket_out
 from central.auth import Principal, Role
 from central.models import Ticket
 from central.services import Services
-from central.workflow import (ActionRequest, Status, WorkflowContext, WorkflowError, apply_action, can_see,
-                              overdue_clause)
+from central.workflow import (
+    ActionRequest,
+    Status,
+    WorkflowContext,
+    WorkflowError,
+    apply_action,
+    can_see,
+    overdue_clause,
+)
 from contract.event import EventType
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
@@ -45,12 +52,24 @@ def _conditions(query: TicketQuery, principal: Principal, services: Services) ->
             raise HTTPException(status.HTTP_403_FORBIDDEN, "department staff see only their own department")
         department = principal.department
     now = services.clock.now()
-    pairs = [(query.status, lambda v: Ticket.status == v.value), (query.type, lambda v: Ticket.type == v.value),
-             (department, lambda v: Ticket.department == v), (query.camera, lambda v: Ticket.camera_id == v),
-             (query.district, lambda v: Ticket.district == v), (query.since, lambda v: Ticket.opened_at >= v),
-             (query.until, lambda v: Ticket.opened_at < v),
-             (query.overdue, lambda v: overdue_clause(now) if v else sa.not_(overdue_clause(now)))]
-    return [make(value) for value, make in pairs if value is not None]
+    conditions: list[sa.ColumnElement[bool]] = []
+    if query.status is not None:
+        conditions.append(Ticket.status == query.status.value)
+    if query.type is not None:
+        conditions.append(Ticket.type == query.type.value)
+    if department is not None:
+        conditions.append(Ticket.department == department)
+    if query.camera is not None:
+        conditions.append(Ticket.camera_id == query.camera)
+    if query.district is not None:
+        conditions.append(Ticket.district == query.district)
+    if query.since is not None:
+        conditions.append(Ticket.opened_at >= query.since)
+    if query.until is not None:
+        conditions.append(Ticket.opened_at < query.until)
+    if query.overdue is not None:
+        conditions.append(overdue_clause(now) if query.overdue else sa.not_(overdue_clause(now)))
+    return conditions
 
 
 @router.get("", response_model=TicketPage, summary="The ticket queue, newest first")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from tests.support.paths import ROOT
 
 POSTGRES = os.environ.get("GRIDWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 EXAMPLE = ROOT / "central.example.yaml"
-START = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
