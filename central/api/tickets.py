@@ -7,12 +7,13 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy.orm import selectinload
 
 from central.api.deps import Reader, ServicesDep, SessionDep
 from central.api.schemas import MAX_ID, ActionIn, ShortText, TicketDetail, TicketOut, TicketPage
 from central.api.views import ticket_detail, ticket_out
 from central.auth import Principal, Role
-from central.models import Ticket
+from central.models import Event, Ticket
 from central.services import Services
 from central.workflow import (
     ActionRequest,
@@ -84,7 +85,8 @@ def list_tickets(query: Annotated[TicketQuery, Query()], principal: Reader, serv
 
 
 def _visible(session: SessionDep, ticket_id: int, principal: Principal, for_update: bool = False) -> Ticket:
-    ticket = session.get(Ticket, ticket_id, with_for_update=for_update)
+    evidence = [selectinload(Ticket.events).selectinload(Event.media), selectinload(Ticket.history)]
+    ticket = session.get(Ticket, ticket_id, with_for_update=for_update, options=[] if for_update else evidence)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id}")
     if not can_see(principal, ticket):

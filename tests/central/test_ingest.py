@@ -160,22 +160,25 @@ def test_events_published_while_central_is_down_arrive_when_it_returns(
         _end_session(config.mqtt.client_id)
 
 
-def test_two_replicas_in_one_group_split_the_events_and_store_each_once(
-        config: CentralConfig, services: Services, publisher: mqtt.Client, topics: Topics) -> None:
+@pytest.mark.parametrize(("zones", "expected_tickets"), [(40, 40), (1, 1)])
+def test_two_replicas_in_one_group_split_the_events_and_file_each_once(
+        config: CentralConfig, services: Services, publisher: mqtt.Client, topics: Topics,
+        zones: int, expected_tickets: int) -> None:
+    """With one zone, both replicas race to file starts of one problem: still exactly one ticket."""
     second_config = config.model_copy(update={"mqtt": config.mqtt.model_copy(
         update={"client_id": config.mqtt.client_id + "-b"})})
     second_intake = Intake(services.sessions, services.desk, services.clock, topics, 256 * 1024)
     first, second = started(config, services.intake), started(second_config, second_intake)
     try:
         for i in range(40):
-            e = event(zone=f"zone-{i}")
+            e = event(zone=f"zone-{i % zones}", at=START + timedelta(seconds=i))
             publish(publisher, topics.events(e.device_id), e.to_json())
         assert wait_until(lambda: handled(services.intake) + handled(second_intake) == 40, 30)
     finally:
         first.stop()
         second.stop()
     assert handled(services.intake) > 0 and handled(second_intake) > 0, "the shared subscription split the load"
-    assert count(services, EventRow) == 40
+    assert (count(services, EventRow), count(services, Ticket)) == (40, expected_tickets)
 
 
 def _end_session(client_id: str) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
 
-from central.ingest import Outcome
+from central.ingest import Intake, Outcome
 from central.models import Event as EventRow
 from central.models import Ticket
 from central.services import Services
@@ -138,4 +141,38 @@ def test_dust_routes_to_the_environment_bureau(services: Services) -> None:
 def test_an_event_whose_device_differs_from_its_topic_is_refused(services: Services) -> None:
     forged = event(device="box-9")
     assert services.intake.event(TOPICS.events("box-1"), forged.to_json().encode()) is Outcome.malformed
+    assert tickets(services) == []
+
+
+class FlakySessions:
+    """A session factory whose first ``failures`` transactions fail as a lost database connection would."""
+
+    def __init__(self, real: sessionmaker[Session], failures: int) -> None:
+        self._real = real
+        self.failures = failures
+
+    def begin(self) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise sa_exc.OperationalError("INSERT ...", {}, Exception("server closed the connection"))
+        return self._real.begin()
+
+
+def flaky_intake(services: Services, failures: int) -> tuple[Intake, FlakySessions]:
+    sessions = FlakySessions(services.sessions, failures)
+    return Intake(sessions, services.desk, services.clock, TOPICS, 256 * 1024), sessions  # type: ignore[arg-type]
+
+
+def test_a_database_outage_is_waited_out_and_the_event_stored(services: Services) -> None:
+    intake, sessions = flaky_intake(services, failures=2)
+    e = event()
+    assert intake.event(TOPICS.events(e.device_id), e.to_json().encode()) is Outcome.stored
+    assert sessions.failures == 0 and len(tickets(services)) == 1
+
+
+def test_stopping_during_an_outage_leaves_the_event_for_redelivery(services: Services) -> None:
+    intake, _ = flaky_intake(services, failures=10**6)
+    intake.stopping.set()
+    e = event()
+    assert intake.event(TOPICS.events(e.device_id), e.to_json().encode()) is Outcome.deferred
     assert tickets(services) == []
