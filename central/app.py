@@ -45,6 +45,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     for module in (tickets, devices, stats, media, open311):
         app.include_router(module.router)
+    open311.geo_report_errors(app)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness, and whether ingest is subscribed")
     def healthz() -> Health:

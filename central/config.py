@@ -76,6 +76,20 @@ class TicketsConfig(StrictModel):
                                          description="Resolve deadline in that same case.")
 
 
+class IceServer(StrictModel):
+    urls: list[str] = Field(min_length=1, description="stun:, turn: or turns: URLs of one server.")
+    username: str | None = Field(default=None, description="TURN user name.")
+    credential: str | None = Field(default=None, description="TURN password.")
+
+
+class LiveConfig(StrictModel):
+    rpc_timeout_s: float = Field(default=10.0, gt=0, le=60,
+                                 description="How long to wait for an edge's answer before reporting it offline.")
+    ice_servers: list[IceServer] = Field(default_factory=list,
+                                         description="STUN/TURN servers given to browsers for live view; empty "
+                                         "suits viewers on the edges' own network.")
+
+
 class Department(StrictModel):
     id: str = Field(pattern=_ID, description="Short stable id, used in tokens and routes.")
     name: str = Field(min_length=1, description="Display name, e.g. 崇川区城市管理局.")
@@ -105,6 +119,7 @@ class CentralConfig(StrictModel):
     http: HttpConfig = Field(default_factory=HttpConfig, description="The API listener.")
     media: MediaConfig = Field(default_factory=MediaConfig, description="Evidence storage.")
     tickets: TicketsConfig = Field(default_factory=TicketsConfig, description="How events become tickets.")
+    live: LiveConfig = Field(default_factory=LiveConfig, description="Live view of cameras in the browser.")
     departments: list[Department] = Field(default_factory=list, description="Who receives tickets.")
     routes: list[Route] = Field(default_factory=list, description="Event type x district -> department.")
 

@@ -13,7 +13,10 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from central.api.deps import ServicesDep, SessionDep, resolve_token
@@ -82,6 +85,31 @@ class NewRequest(BaseModel):
     description: str | None = Field(default=None, max_length=4000, pattern=NoNul)
     media_url: str | None = Field(default=None, max_length=1024, pattern=r"^https?://[^\x00]*$")
     district: str | None = Field(default=None, alias="attribute[district]", max_length=64, pattern=NoNul)
+
+
+class Open311Error(BaseModel):
+    code: int
+    description: str
+
+
+def geo_report_errors(app: FastAPI) -> None:
+    """Errors under ``/open311/`` take GeoReport's shape, ``[{"code": ..., "description": ...}]``."""
+    default_http, default_validation = http_exception_handler, request_validation_exception_handler
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        if not request.url.path.startswith(router.prefix) or not isinstance(exc, HTTPException):
+            return await default_http(request, exc)  # type: ignore[arg-type]
+        body = [Open311Error(code=exc.status_code, description=str(exc.detail)).model_dump()]
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        if not request.url.path.startswith(router.prefix) or not isinstance(exc, RequestValidationError):
+            return await default_validation(request, exc)  # type: ignore[arg-type]
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse([Open311Error(code=400, description=problems).model_dump()], status_code=400)
+
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
 
 
 def _caller(request: Request, services: Services, api_key: str | None) -> Principal:

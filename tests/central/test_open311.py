@@ -79,8 +79,10 @@ def test_rejected_requests_read_as_closed(client: TestClient, tokens: dict[str, 
 ])
 def test_bad_requests_are_400_and_file_nothing(client: TestClient, services: Services, tokens: dict[str, str],
                                                changes: dict[str, str], code: int) -> None:
-    status, _ = file_request(client, tokens["operator"], **changes)
+    status, body = file_request(client, tokens["operator"], **changes)
     assert status == code
+    [error] = body  # type: ignore[misc]
+    assert error["code"] == code and error["description"], "GeoReport's error shape"
     assert client.get("/open311/v2/requests.json", headers=bearer(tokens["admin"])).json() == []
 
 
@@ -88,3 +90,13 @@ def test_bad_requests_are_400_and_file_nothing(client: TestClient, services: Ser
 def test_open311_needs_a_staff_key(client: TestClient, tokens: dict[str, str], who: str | None, code: int) -> None:
     status, _ = file_request(client, tokens[who] if who else "")
     assert status == code
+
+
+def test_unknown_request_is_a_georeport_404_and_bad_dates_a_400(client: TestClient, tokens: dict[str, str]) -> None:
+    missing = client.get("/open311/v2/requests/424242.json", headers=bearer(tokens["operator"]))
+    assert (missing.status_code, missing.json()) == (404, [{"code": 404, "description": "no service request 424242"}])
+    naive = client.get("/open311/v2/requests.json", params={"start_date": "2026-05-01T08:00:00"},
+                       headers=bearer(tokens["operator"]))
+    assert naive.status_code == 400 and "start_date" in naive.json()[0]["description"]
+    assert client.get("/api/v1/tickets/424242", headers=bearer(tokens["admin"])).json() == {
+        "detail": "no ticket 424242"}, "the rest of the API keeps FastAPI's error shape"
