@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from central import open311
-from central.api import devices, media, stats, tickets
+from central.api import devices, live, media, stats, tickets
 from central.services import Services
 
 
@@ -43,7 +43,7 @@ def create_app(services: Services) -> FastAPI:
                   description="Events from edge agents become tickets that departments sign for, handle "
                   "and close. Authenticate with `Authorization: Bearer <token>`.")
     app.state.services = services
-    for module in (tickets, devices, stats, media, open311):
+    for module in (tickets, devices, stats, media, live, open311):
         app.include_router(module.router)
     open311.geo_report_errors(app)
 

@@ -128,26 +128,34 @@ def services_list() -> list[Service]:
                     keywords=t.value.replace("_", " "), group="street order") for t in EventType]
 
 
+class RequestQuery(BaseModel):
+    """GeoReport's filters of GET requests.json (all optional, combined with AND)."""
+
+    api_key: str | None = Field(default=None, max_length=256)
+    service_request_id: str | None = Field(default=None, pattern=r"^\d{1,18}(,\d{1,18})*$",
+                                           description="Comma-separated ids.")
+    service_code: EventType | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
+    status: Literal["open", "closed"] | None = None
+
+
 @router.get("/requests.json", response_model=list[ServiceRequest], summary="Service requests, newest first")
-def requests_list(request: Request, services: ServicesDep, session: SessionDep,
-                  api_key: Annotated[str | None, Query(max_length=256)] = None,
-                  service_request_id: Annotated[str | None, Query(pattern=r"^\d{1,18}(,\d{1,18})*$")] = None,
-                  service_code: EventType | None = None, start_date: AwareDatetime | None = None,
-                  end_date: AwareDatetime | None = None, status_: Annotated[
-                      Literal["open", "closed"] | None, Query(alias="status")] = None) -> list[ServiceRequest]:
-    _caller(request, services, api_key)
+def requests_list(query: Annotated[RequestQuery, Query()], request: Request, services: ServicesDep,
+                  session: SessionDep) -> list[ServiceRequest]:
+    _caller(request, services, query.api_key)
     where: list[sa.ColumnElement[bool]] = []
-    if service_request_id:
-        where.append(Ticket.id.in_([int(i) for i in service_request_id.split(",")]))
-    if service_code:
-        where.append(Ticket.type == service_code.value)
-    if start_date:
-        where.append(Ticket.opened_at >= start_date)
-    if end_date:
-        where.append(Ticket.opened_at < end_date)
-    if status_:
+    if query.service_request_id:
+        where.append(Ticket.id.in_([int(i) for i in query.service_request_id.split(",")]))
+    if query.service_code:
+        where.append(Ticket.type == query.service_code.value)
+    if query.start_date:
+        where.append(Ticket.opened_at >= query.start_date)
+    if query.end_date:
+        where.append(Ticket.opened_at < query.end_date)
+    if query.status:
         finished = Ticket.status.in_([s.value for s in FINISHED])
-        where.append(finished if status_ == "closed" else sa.not_(finished))
+        where.append(finished if query.status == "closed" else sa.not_(finished))
     tickets = session.scalars(sa.select(Ticket).where(*where).order_by(Ticket.id.desc()).limit(1000)).all()
     return [_as_request(session, services, t, str(request.base_url)) for t in tickets]
 

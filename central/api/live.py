@@ -1,0 +1,164 @@
+"""Live view: the browser's WebRTC offer goes to the camera's edge over MQTT RPC; its answer comes back.
+
+The media then flow between the browser and the edge (through TURN where NAT demands it); the
+central service only signals. Its RPC client starts and stops with the app (the router's lifespan).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from central.api.deps import ServicesDep, Staff
+from central.api.schemas import NoNul
+from central.config import IceServer
+from central.models import Camera, Device
+from central.rpc import RpcClient, RpcFailed, RpcTimeout, RpcUnavailable
+from central.services import Services
+from contract.rpc import MAX_SDP, SNAPSHOT, WEBRTC_CLOSE, WEBRTC_OFFER, SnapshotRequest, WebrtcClose, WebrtcOffer
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    services: Services = app.state.services
+    client = RpcClient(services.config.mqtt, services.config.live.rpc_timeout_s)
+    client.start()
+    app.state.rpc = client
+    try:
+        yield
+    finally:
+        client.stop()
+
+
+router = APIRouter(prefix="/api/v1", tags=["live"], lifespan=_lifespan)
+
+CameraId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+DeviceQuery = Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_.-]+$",
+                                          description="The camera's device, when its id is not unique.")]
+
+_STATUS = {
+    "unknown_camera": status.HTTP_404_NOT_FOUND,
+    "unknown_session": status.HTTP_404_NOT_FOUND,
+    "viewer_limit": status.HTTP_503_SERVICE_UNAVAILABLE,
+    "camera_unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
+    "unsupported": status.HTTP_422_UNPROCESSABLE_CONTENT,
+    "bad_request": status.HTTP_422_UNPROCESSABLE_CONTENT,
+    "timeout": status.HTTP_504_GATEWAY_TIMEOUT,
+}
+"""The edge's error codes as HTTP statuses; anything else is the edge's fault (502)."""
+
+_ERRORS: dict[int | str, dict[str, str]] = {
+    404: {"description": "No such camera (or session)"},
+    409: {"description": "The camera's device is offline or did not answer"},
+    422: {"description": "The offer cannot be answered (no usable codec)"},
+    503: {"description": "Viewer limit reached, camera not streaming, or no broker connection"},
+}
+
+
+class LiveSettings(BaseModel):
+    ice_servers: list[IceServer] = Field(description="Give these to `new RTCPeerConnection({iceServers})`.")
+
+
+class OfferIn(BaseModel):
+    sdp: str = Field(min_length=1, max_length=MAX_SDP, pattern=NoNul, description="The browser's SDP offer.")
+    type: Literal["offer"] = "offer"
+
+
+class AnswerOut(BaseModel):
+    sdp: str
+    type: Literal["answer"] = "answer"
+    session_id: str
+    device_id: str
+    camera_id: str
+    mode: Literal["passthrough", "reencode"]
+    ice_servers: list[IceServer]
+
+
+def get_rpc(request: Request) -> RpcClient:
+    client: RpcClient | None = getattr(request.app.state, "rpc", None)
+    if client is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "live view is not running in this service")
+    return client
+
+
+RpcDep = Annotated[RpcClient, Depends(get_rpc)]
+
+
+@router.get("/live/settings", response_model=LiveSettings, summary="What a browser needs before its offer")
+def live_settings(_principal: Staff, services: ServicesDep) -> LiveSettings:
+    return LiveSettings(ice_servers=services.config.live.ice_servers)
+
+
+@router.post("/cameras/{camera_id}/webrtc", response_model=AnswerOut, responses=_ERRORS,
+             summary="Open a camera's live view: send a WebRTC offer, get the edge's answer")
+async def open_live_view(camera_id: CameraId, offer: OfferIn, _principal: Staff, services: ServicesDep,
+                         rpc: RpcDep, device_id: DeviceQuery = None) -> AnswerOut:
+    device = await _device_of(services, camera_id, device_id)
+    answer = await _ask(rpc, device, WEBRTC_OFFER, WebrtcOffer(camera_id=camera_id, sdp=offer.sdp))
+    return AnswerOut(sdp=answer["sdp"], session_id=answer["session_id"], device_id=device, camera_id=camera_id,
+                     mode=answer["mode"], ice_servers=services.config.live.ice_servers)
+
+
+@router.delete("/cameras/{camera_id}/webrtc/{session_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=_ERRORS, summary="Close a live view now (the edge also notices a closed tab by itself)")
+async def close_live_view(camera_id: CameraId, session_id: Annotated[str, Path(max_length=64, pattern=r"^[\w-]+$")],
+                          _principal: Staff, services: ServicesDep, rpc: RpcDep,
+                          device_id: DeviceQuery = None) -> Response:
+    device = await _device_of(services, camera_id, device_id)
+    await _ask(rpc, device, WEBRTC_CLOSE, WebrtcClose(session_id=session_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/cameras/{camera_id}/snapshot", response_class=Response, responses={
+    200: {"content": {"image/jpeg": {}}, "description": "The camera's latest analysed frame"}, **_ERRORS},
+    summary="The camera's latest frame as a JPEG, fetched from its edge")
+async def snapshot(camera_id: CameraId, _principal: Staff, services: ServicesDep, rpc: RpcDep,
+                   device_id: DeviceQuery = None) -> Response:
+    device = await _device_of(services, camera_id, device_id)
+    answer = await _ask(rpc, device, SNAPSHOT, SnapshotRequest(camera_id=camera_id))
+    return Response(base64.b64decode(answer["jpeg_base64"]), media_type="image/jpeg",
+                    headers={"Cache-Control": "no-store"})
+
+
+async def _device_of(services: Services, camera_id: str, device_id: str | None) -> str:
+    """The device that has the camera, if it is online; 404 or 409 with the reason otherwise."""
+    rows = await run_in_threadpool(_cameras, services, camera_id, device_id)
+    if not rows:
+        where = f" on device '{device_id}'" if device_id else ""
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera '{camera_id}'{where} has been reported by a device")
+    if len(rows) > 1:
+        devices = ", ".join(device for device, _ in rows)
+        raise HTTPException(status.HTTP_409_CONFLICT, f"camera '{camera_id}' is on several devices ({devices}); "
+                            "name one with ?device_id=")
+    [(device, state)] = rows
+    if state != "online":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"device '{device}' is offline, so camera '{camera_id}' "
+                            "cannot be shown live")
+    return device
+
+
+def _cameras(services: Services, camera_id: str, device_id: str | None) -> list[tuple[str, str]]:
+    query = sa.select(Camera.device_id, Device.state).join(Device).where(Camera.camera_id == camera_id)
+    if device_id is not None:
+        query = query.where(Camera.device_id == device_id)
+    with services.sessions() as session:
+        return [(device, state) for device, state in session.execute(query.order_by(Camera.device_id))]
+
+
+async def _ask(rpc: RpcClient, device: str, method: str, body: BaseModel) -> dict[str, Any]:
+    """The edge's answer, or its refusal as an HTTP error whose detail a person can read."""
+    try:
+        return await rpc.call(device, method, body)
+    except RpcTimeout as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from err
+    except RpcUnavailable as err:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from err
+    except RpcFailed as err:
+        raise HTTPException(_STATUS.get(err.code, status.HTTP_502_BAD_GATEWAY), err.message) from err

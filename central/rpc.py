@@ -1,0 +1,165 @@
+"""Requests to edge devices over MQTT v5, with their answers (the format is in ``contract/rpc.py``).
+
+Each central process has its own paho client and its own reply topic (``{prefix}/replies/{replica}``
+with a random replica id), so replicas behind a load balancer never see each other's answers.
+A request carries that topic as its ResponseTopic and a random CorrelationData, and expires on
+the broker when its caller stops waiting; an answer that comes too late is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import secrets
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from pydantic import BaseModel
+
+from central.config import MqttConfig
+from contract.rpc import ErrorCode, reply_topic
+from contract.topics import Topics
+
+log = structlog.get_logger(__name__)
+
+READY_WAIT_S = 3.0
+"""How long a request waits for the client to (re)connect before saying the broker is unreachable."""
+
+
+class RpcUnavailable(Exception):
+    """The central service is not connected to the broker, so it cannot ask anyone anything."""
+
+
+class RpcTimeout(Exception):
+    """The device did not answer in time: it is offline, or too busy to answer."""
+
+
+class RpcFailed(Exception):
+    """The device answered with an error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RpcClient:
+    def __init__(self, config: MqttConfig, timeout_s: float) -> None:
+        self._config = config
+        self._timeout_s = timeout_s
+        self._topics = Topics(config.topic_prefix)
+        self.replica = f"{config.client_id}-{secrets.token_hex(4)}"
+        self.reply_topic = reply_topic(config.topic_prefix, self.replica)
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._pending: dict[bytes, tuple[asyncio.AbstractEventLoop, asyncio.Future[dict[str, Any]]]] = {}
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{self.replica}-rpc", protocol=mqtt.MQTTv5)
+        self._client.suppress_exceptions = True
+        if urlsplit(config.url).scheme == "mqtts":
+            self._client.tls_set()
+        if config.username:
+            self._client.username_pw_set(config.username, config.password)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        url = urlsplit(self._config.url)
+        port = url.port or (8883 if url.scheme == "mqtts" else 1883)
+        self._client.connect_async(url.hostname or "127.0.0.1", port, keepalive=self._config.keepalive_s)
+        self._client.loop_start()
+        log.info("rpc client starting", broker=self._config.url, reply_topic=self.reply_topic)
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for loop, future in pending.values():
+            loop.call_soon_threadsafe(_settle, future, RpcUnavailable("the central service is stopping"))
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    async def call(self, device_id: str, method: str, body: BaseModel, timeout_s: float | None = None) -> dict[str, Any]:
+        """The device's answer (``ok`` true); RpcFailed for its errors, RpcTimeout, RpcUnavailable."""
+        timeout = timeout_s or self._timeout_s
+        if not self._ready.is_set() and not await asyncio.to_thread(self._ready.wait, READY_WAIT_S):
+            raise RpcUnavailable(f"the central service is not connected to the MQTT broker ({self._config.url})")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        correlation = secrets.token_bytes(16)
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.ResponseTopic = self.reply_topic
+        properties.CorrelationData = correlation
+        properties.MessageExpiryInterval = math.ceil(timeout)
+        with self._lock:
+            self._pending[correlation] = (loop, future)
+        try:
+            self._client.publish(self._topics.rpc(device_id, method), body.model_dump_json(), qos=1,
+                                 properties=properties)
+            answer = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise RpcTimeout(f"device '{device_id}' did not answer '{method}' within {timeout:g} s; "
+                             "it is offline or unreachable") from None
+        finally:
+            with self._lock:
+                self._pending.pop(correlation, None)
+        if answer.get("ok") is True:
+            return answer
+        raise RpcFailed(str(answer.get("code") or ErrorCode.internal.value),
+                        str(answer.get("error") or f"device '{device_id}' refused '{method}' without a reason"))
+
+    def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: mqtt.ConnectFlags,
+                    reason: mqtt.ReasonCode, _props: Properties | None) -> None:
+        if reason.is_failure:
+            log.error("broker refused the rpc client", broker=self._config.url, reason=str(reason))
+            return
+        client.subscribe([(self.reply_topic, SubscribeOptions(qos=1))])
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: object, _mid: int,
+                      reasons: list[mqtt.ReasonCode], _props: Properties | None) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("broker refused the rpc reply subscription", topic=self.reply_topic)
+            return
+        self._ready.set()
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: mqtt.DisconnectFlags,
+                       reason: mqtt.ReasonCode, _props: Properties | None) -> None:
+        self._ready.clear()
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        correlation = getattr(message.properties, "CorrelationData", None)
+        with self._lock:
+            waiting = self._pending.get(correlation) if isinstance(correlation, bytes) else None
+        if waiting is None:
+            log.info("rpc answer nobody waits for dropped (too late?)", topic=message.topic)
+            return
+        try:
+            answer = json.loads(message.payload)
+            if not isinstance(answer, dict):
+                raise ValueError(f"a JSON {type(answer).__name__}, not an object")
+            result: dict[str, Any] | Exception = answer
+        except ValueError as err:
+            result = RpcFailed(ErrorCode.internal.value, f"the device's answer is not a JSON object: {err}")
+        loop, future = waiting
+        loop.call_soon_threadsafe(_settle, future, result)
+
+
+def _settle(future: asyncio.Future[dict[str, Any]], result: dict[str, Any] | Exception) -> None:
+    if future.done():
+        return
+    if isinstance(result, Exception):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
