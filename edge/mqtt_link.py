@@ -17,9 +17,10 @@ What paho-mqtt 2.x does that this module relies on (read in paho's ``client.py``
   default 20 like Mosquitto's) keeps the rest queued inside paho. After a reconnect paho
   resends everything it holds at once, DUP set only on those that were on the wire.
 
-RPC (``.../rpc/+``, MQTT v5 response topic and correlation data) will subscribe from a
-connect listener (subscriptions must be renewed on every connect) and add an
-``on_message`` router here.
+RPC requests (``.../devices/{id}/rpc/{method}``) arrive through a small registry of method
+handlers (``add_rpc_handler``); the subscription is renewed on every connect, because the
+edge's session does not outlive a disconnect. The link only routes: ``edge/rpc.py`` parses,
+runs and answers (MQTT v5 response topic and correlation data).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from contract.status import OFFLINE_WILL, DeviceState, DeviceStatus
@@ -44,6 +46,12 @@ log = structlog.get_logger(__name__)
 
 AckCallback = Callable[[bool, str], None]
 """Called with (accepted, broker reason) when the broker acknowledges a message."""
+
+RpcHandler = Callable[[str, mqtt.MQTTMessage], None]
+"""Called on paho's thread with (method, message) for each RPC request; must not block."""
+
+ANY_METHOD = "+"
+"""Registers the handler of every method that has none of its own."""
 
 _STORED = (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
 
@@ -65,6 +73,7 @@ class MqttLink:
         self._awaiting: dict[int, AckCallback | None] = {}
         self._early: dict[int, tuple[bool, str]] = {}
         self._connect_listeners: list[Callable[[], None]] = []
+        self._rpc_handlers: dict[str, RpcHandler] = {}
         self._stopping = False
         # A random suffix: two processes of one device (agent and `analyze --publish`)
         # must not take over each other's connection.
@@ -80,6 +89,7 @@ class MqttLink:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
 
     @property
     def connected(self) -> bool:
@@ -88,6 +98,14 @@ class MqttLink:
     def add_connect_listener(self, listener: Callable[[], None]) -> None:
         """Called on paho's thread after every successful (re)connect; must not block."""
         self._connect_listeners.append(listener)
+
+    def add_rpc_handler(self, method: str, handler: RpcHandler) -> None:
+        """Route requests on ``.../rpc/{method}`` (or, for ``ANY_METHOD``, every unhandled method) to
+        ``handler``; the first handler subscribes, now if connected and again on every connect."""
+        first = not self._rpc_handlers
+        self._rpc_handlers[method] = handler
+        if first and self.connected:
+            self._subscribe_rpc()
 
     def start(self) -> None:
         """Returns at once; connecting (and reconnecting) happens on paho's thread, so the agent
@@ -101,10 +119,10 @@ class MqttLink:
         self._client.loop_start()
 
     def publish(self, topic: str, payload: bytes | str, *, retain: bool = False,
-                on_ack: AckCallback | None = None) -> None:
+                on_ack: AckCallback | None = None, properties: Properties | None = None) -> None:
         """Hand a message to paho (QoS 1); ``on_ack`` fires once the broker acknowledges it,
         however many reconnects that takes."""
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        info = self._client.publish(topic, payload, qos=1, retain=retain, properties=properties)
         if info.rc not in _STORED:
             raise PublishError(f"paho did not queue the message for {topic}: {mqtt.error_string(info.rc)}")
         with self._lock:
@@ -145,8 +163,21 @@ class MqttLink:
             self._log.warning("mqtt connection refused", reason=str(reason))
             return
         self._log.info("mqtt connected", session_present=flags.session_present)
+        if self._rpc_handlers:
+            self._subscribe_rpc()
         for listener in self._connect_listeners:
             _fire(listener)
+
+    def _subscribe_rpc(self) -> None:
+        self._client.subscribe(self.topics.rpc(self.device_id, "+"), qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        method = message.topic.removeprefix(self.topics.rpc(self.device_id, ""))
+        handler = self._rpc_handlers.get(method) or self._rpc_handlers.get(ANY_METHOD)
+        if handler is None or method == message.topic:
+            self._log.warning("mqtt message without a handler dropped", topic=message.topic)
+            return
+        _fire(handler, method, message)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._log.warning("mqtt broker unreachable; retrying with back-off", url=self._config.url)

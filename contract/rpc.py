@@ -1,0 +1,81 @@
+"""RPC from the central service to an edge over MQTT v5: method names, bodies and error codes.
+
+A request is published (QoS 1) on ``{prefix}/devices/{device_id}/rpc/{method}`` with a JSON object
+body and the MQTT v5 properties ResponseTopic and CorrelationData; the edge answers on that
+response topic, with the same correlation data, either ``{"ok": true, ...result}`` or
+``{"ok": false, "error": "what went wrong, for a person", "code": "<ErrorCode>"}``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+WEBRTC_OFFER = "webrtc_offer"
+WEBRTC_CLOSE = "webrtc_close"
+SNAPSHOT = "snapshot"
+
+MAX_SDP = 64 * 1024
+_ID = r"^[A-Za-z0-9_.-]+$"
+
+
+class ErrorCode(str, Enum):
+    bad_request = "bad_request"
+    unknown_method = "unknown_method"
+    unknown_camera = "unknown_camera"
+    unknown_session = "unknown_session"
+    camera_unavailable = "camera_unavailable"
+    """The camera is not streaming (dead, reconnecting) or has sent nothing recently."""
+    viewer_limit = "viewer_limit"
+    unsupported = "unsupported"
+    """The browser's offer has no codec the edge can send."""
+    timeout = "timeout"
+    internal = "internal"
+
+
+def reply_topic(prefix: str, replica: str) -> str:
+    """Where one central replica receives its answers (unique per replica process)."""
+    return f"{prefix}/replies/{replica}"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WebrtcOffer(_Body):
+    camera_id: str = Field(min_length=1, max_length=128, pattern=_ID)
+    sdp: str = Field(min_length=1, max_length=MAX_SDP)
+    type: Literal["offer"] = "offer"
+
+
+class WebrtcAnswer(_Body):
+    ok: Literal[True] = True
+    sdp: str
+    type: Literal["answer"] = "answer"
+    session_id: str = Field(description="Names the viewing session for webrtc_close.")
+    mode: Literal["passthrough", "reencode"] = Field(
+        description="passthrough: the camera's own H.264; reencode: decoded and encoded again for this viewer.")
+
+
+class WebrtcClose(_Body):
+    session_id: str = Field(min_length=1, max_length=64)
+
+
+class SnapshotRequest(_Body):
+    camera_id: str = Field(min_length=1, max_length=128, pattern=_ID)
+
+
+class SnapshotReply(_Body):
+    ok: Literal[True] = True
+    jpeg_base64: str
+    taken_at: float = Field(description="When the frame arrived at the edge, epoch seconds.")
+    width: int
+    height: int
+
+
+class RpcFailure(_Body):
+    ok: Literal[False] = False
+    error: str
+    code: ErrorCode

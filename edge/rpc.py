@@ -1,0 +1,165 @@
+"""The edge's RPC server: requests from the central service over MQTT v5, answered on their
+response topic with their correlation data (the wire format is in ``contract/rpc.py``).
+
+Requests arrive on paho's network thread, which must never wait, so each one is parsed there
+and then run as a coroutine on an asyncio loop of its own thread (``LoopThread``; live view's
+WebRTC peers live on the same loop). A bad request, a failing handler or one that runs past
+its time gets an error answer; none of them can touch the MQTT link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel
+
+from contract.rpc import ErrorCode, RpcFailure
+from edge.mqtt_link import ANY_METHOD, MqttLink
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
+Handler = Callable[[dict[str, Any]], Awaitable[BaseModel]]
+"""Takes the request's JSON object, returns the answer; raises RpcError to refuse."""
+
+
+class RpcError(Exception):
+    """A request refused with a reason for a person (``message``) and for a program (``code``)."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class LoopThread:
+    """An asyncio event loop running in a daemon thread, for code that lives on paho's or the
+    cameras' threads to hand coroutines to."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        """Schedule ``coroutine`` on the loop from any thread."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coroutine`` on the loop and wait for its result (never from the loop itself)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout)
+        if not self._thread.is_alive() and not self.loop.is_closed():
+            self.loop.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+
+class RpcServer:
+    """Routes ``.../rpc/{method}`` requests to async handlers and publishes their answers."""
+
+    def __init__(self, link: MqttLink, loop: LoopThread, *, timeout_s: float = 10.0) -> None:
+        self._link = link
+        self._loop = loop
+        self._timeout_s = timeout_s
+        self._handlers: dict[str, Handler] = {}
+        link.add_rpc_handler(ANY_METHOD, self._on_request)
+
+    def handle(self, method: str, handler: Handler) -> None:
+        self._handlers[method] = handler
+
+    def _on_request(self, method: str, message: mqtt.MQTTMessage) -> None:
+        """On paho's thread: check the envelope, then hand the work to the loop."""
+        properties = message.properties
+        reply_to = getattr(properties, "ResponseTopic", None)
+        correlation = getattr(properties, "CorrelationData", None)
+        if not reply_to:
+            log.warning("rpc request without a response topic dropped", method=method, topic=message.topic)
+            return
+        reply = _Reply(self._link, reply_to, correlation, method)
+        handler = self._handlers.get(method)
+        if handler is None:
+            known = ", ".join(sorted(self._handlers)) or "none"
+            reply.send(_failure(ErrorCode.unknown_method, f"no RPC method '{method}' (known: {known})"))
+            return
+        try:
+            params = json.loads(message.payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            reply.send(_failure(ErrorCode.bad_request, f"the request body is not JSON: {err}"))
+            return
+        if not isinstance(params, dict):
+            reply.send(_failure(ErrorCode.bad_request,
+                                f"the request body must be a JSON object, not {type(params).__name__}"))
+            return
+        self._loop.submit(self._run(handler, params, reply))
+
+    async def _run(self, handler: Handler, params: dict[str, Any], reply: _Reply) -> None:
+        try:
+            answer = await asyncio.wait_for(handler(params), self._timeout_s)
+            body = answer.model_dump_json()
+        except RpcError as err:
+            body = _failure(err.code, err.message)
+        except TimeoutError:
+            log.warning("rpc handler timed out", method=reply.method, timeout_s=self._timeout_s)
+            body = _failure(ErrorCode.timeout, f"'{reply.method}' took longer than {self._timeout_s:g} s")
+        except Exception as err:
+            log.exception("rpc handler failed", method=reply.method)
+            body = _failure(ErrorCode.internal, f"'{reply.method}' failed on the edge: {err!r}")
+        reply.send(body)
+
+
+class _Reply:
+    def __init__(self, link: MqttLink, topic: str, correlation: bytes | None, method: str) -> None:
+        self._link = link
+        self._topic = topic
+        self._correlation = correlation
+        self.method = method
+
+    def send(self, body: str) -> None:
+        properties = Properties(PacketTypes.PUBLISH)
+        if self._correlation is not None:
+            properties.CorrelationData = self._correlation
+        try:
+            self._link.publish(self._topic, body, properties=properties)
+        except Exception:
+            log.exception("rpc answer could not be sent", method=self.method, topic=self._topic)
+
+
+def _failure(code: ErrorCode, message: str) -> str:
+    if code is not ErrorCode.internal:
+        log.info("rpc request refused", code=code.value, error=message)
+    return RpcFailure(error=message, code=code).model_dump_json()
+
+
+def parse(model: type[BaseModelT], params: dict[str, Any]) -> BaseModelT:
+    """The request as ``model``, or RpcError(bad_request) naming each problem."""
+    try:
+        return model.model_validate(params)
+    except ValueError as err:
+        raise RpcError(ErrorCode.bad_request, f"bad request: {_problems(err)}") from err
+
+
+
+def _problems(err: ValueError) -> str:
+    errors = getattr(err, "errors", None)
+    if not callable(errors):
+        return str(err)
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors()[:5])

@@ -1,0 +1,229 @@
+"""RPC over MQTT v5 through a real Mosquitto: the edge's server (on its MqttLink) and the central's client.
+
+Every test uses its own topic prefix on the machine's broker, or its own broker where it restarts one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel
+
+from central.config import MqttConfig as CentralMqtt
+from central.rpc import RpcClient, RpcFailed, RpcTimeout, RpcUnavailable
+from contract.rpc import ErrorCode
+from edge.config import MqttConfig as EdgeMqtt
+from edge.mqtt_link import MqttLink
+from edge.rpc import LoopThread, RpcError, RpcServer
+from tests.support.broker import Broker
+
+DEVICE = "rpc-box"
+
+
+class Echo(BaseModel):
+    ok: bool = True
+    echoed: dict[str, Any]
+
+
+class Body(BaseModel):
+    value: object = None
+
+
+async def echo(params: dict[str, Any]) -> Echo:
+    await asyncio.sleep(0.01)
+    return Echo(echoed=params)
+
+
+async def refuse(params: dict[str, Any]) -> Echo:
+    raise RpcError(ErrorCode.viewer_limit, "this box already serves 4 live viewer(s)")
+
+
+async def crash(params: dict[str, Any]) -> Echo:
+    raise ZeroDivisionError("boom")
+
+
+async def hang(params: dict[str, Any]) -> Echo:
+    await asyncio.sleep(30)
+    raise AssertionError("not reached")
+
+
+class Edge:
+    """The edge side: an MqttLink with an RpcServer on its own loop thread."""
+
+    def __init__(self, url: str, prefix: str, handler_timeout_s: float = 1.0) -> None:
+        self.link = MqttLink(EdgeMqtt(url=url, topic_prefix=prefix), DEVICE)
+        self.loop = LoopThread("rpc-test")
+        self.server = RpcServer(self.link, self.loop, timeout_s=handler_timeout_s)
+        for name, handler in {"echo": echo, "refuse": refuse, "crash": crash, "hang": hang}.items():
+            self.server.handle(name, handler)
+        self.loop.start()
+        self.link.start()
+
+    def close(self) -> None:
+        self.link.stop()
+        self.loop.stop()
+
+
+def central(url: str, prefix: str, timeout_s: float = 5.0) -> RpcClient:
+    client = RpcClient(CentralMqtt(url=url, topic_prefix=prefix, client_id=f"rpc-test-{uuid.uuid4().hex[:6]}"),
+                       timeout_s)
+    client.start()
+    assert client.wait_ready(10), "the rpc client did not subscribe to its reply topic"
+    return client
+
+
+def call(client: RpcClient, method: str, body: BaseModel, device: str = DEVICE, **kwargs: Any) -> dict[str, Any]:
+    return asyncio.run(client.call(device, method, body, **kwargs))
+
+
+def wait_connected(link: MqttLink, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not link.connected:
+        assert time.monotonic() < deadline, "edge link did not connect"
+        time.sleep(0.05)
+    time.sleep(0.2)  # its RPC subscription goes out right after CONNACK
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"gridwatch-test/{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def pair(prefix: str) -> Iterator[tuple[Edge, RpcClient]]:
+    edge = Edge("mqtt://127.0.0.1:1883", prefix)
+    client = central("mqtt://127.0.0.1:1883", prefix)
+    wait_connected(edge.link)
+    yield edge, client
+    client.stop()
+    edge.close()
+
+
+def test_round_trip_and_concurrent_calls_each_get_their_own_answer(pair: tuple[Edge, RpcClient]) -> None:
+    _, client = pair
+    assert call(client, "echo", Body(value="hello")) == {"ok": True, "echoed": {"value": "hello"}}
+
+    async def many() -> list[dict[str, Any]]:
+        return await asyncio.gather(*(client.call(DEVICE, "echo", Body(value=i)) for i in range(20)))
+
+    answers = asyncio.run(many())
+    assert [a["echoed"]["value"] for a in answers] == list(range(20))
+
+
+@pytest.mark.parametrize(("method", "code", "message"), [
+    ("refuse", "viewer_limit", "this box already serves 4 live viewer(s)"),
+    ("crash", "internal", "'crash' failed on the edge: ZeroDivisionError('boom')"),
+    ("hang", "timeout", "'hang' took longer than 1 s"),
+    ("reboot", "unknown_method", "no RPC method 'reboot' (known: crash, echo, hang, refuse)"),
+])
+def test_errors_come_back_with_code_and_message(pair: tuple[Edge, RpcClient], method: str, code: str,
+                                                message: str) -> None:
+    _, client = pair
+    with pytest.raises(RpcFailed) as failed:
+        call(client, method, Body())
+    assert (failed.value.code, failed.value.message) == (code, message)
+    assert call(client, "echo", Body(value=1))["echoed"] == {"value": 1}, "the link must survive a failed call"
+
+
+def test_no_answer_is_a_timeout_not_a_hang(prefix: str) -> None:
+    client = central("mqtt://127.0.0.1:1883", prefix)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RpcTimeout, match=r"device 'nobody-home' did not answer 'echo' within 0.5 s"):
+            call(client, "echo", Body(), device="nobody-home", timeout_s=0.5)
+        assert time.monotonic() - started < 2.0
+    finally:
+        client.stop()
+
+
+class RawRequester:
+    """Publishes arbitrary bytes as RPC requests and collects what comes back."""
+
+    def __init__(self, prefix: str) -> None:
+        self.reply_topic = f"{prefix}/replies/raw-{uuid.uuid4().hex[:6]}"
+        self.answers: dict[bytes, dict[str, Any]] = {}
+        self._arrived = threading.Condition()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client.on_message = self._on_message
+        self._client.connect("127.0.0.1", 1883)
+        self._client.loop_start()
+        self._client.subscribe(self.reply_topic, qos=1)[1]
+        time.sleep(0.2)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        with self._arrived:
+            self.answers[message.properties.CorrelationData] = json.loads(message.payload)
+            self._arrived.notify_all()
+
+    def send(self, topic: str, payload: bytes, correlation: bytes | None, reply: bool = True) -> None:
+        properties = Properties(PacketTypes.PUBLISH)
+        if reply:
+            properties.ResponseTopic = self.reply_topic
+        if correlation is not None:
+            properties.CorrelationData = correlation
+        self._client.publish(topic, payload, qos=1, properties=properties).wait_for_publish(5)
+
+    def answer(self, correlation: bytes, timeout: float = 5.0) -> dict[str, Any]:
+        with self._arrived:
+            assert self._arrived.wait_for(lambda: correlation in self.answers, timeout), "no answer"
+            return self.answers[correlation]
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    (b"{not json", "the request body is not JSON: "),
+    (b"\xff\xfe\x00", "the request body is not JSON: "),
+    (b"[1, 2, 3]", "the request body must be a JSON object, not list"),
+    (b"", "the request body is not JSON: "),
+])
+def test_malformed_requests_get_bad_request_and_the_link_lives_on(pair: tuple[Edge, RpcClient], prefix: str,
+                                                                  payload: bytes, expected: str) -> None:
+    edge, client = pair
+    raw = RawRequester(prefix)
+    try:
+        topic = edge.link.topics.rpc(DEVICE, "echo")
+        raw.send(topic, b'{"no": "reply topic"}', b"dropped", reply=False)  # nobody to answer: dropped
+        raw.send(topic, payload, b"corr-1")
+        answer = raw.answer(b"corr-1")
+        assert answer["ok"] is False and answer["code"] == "bad_request"
+        assert answer["error"].startswith(expected)
+        assert b"dropped" not in raw.answers
+    finally:
+        raw.close()
+    assert edge.link.connected
+    assert call(client, "echo", Body(value="still here"))["echoed"] == {"value": "still here"}
+
+
+def test_the_edge_resubscribes_after_the_broker_restarts(tmp_path: Path) -> None:
+    with Broker(tmp_path) as broker:
+        edge = Edge(broker.url, "gridwatch/v1")
+        client = central(broker.url, "gridwatch/v1")
+        try:
+            wait_connected(edge.link)
+            assert call(client, "echo", Body(value="before"))["ok"] is True
+            broker.restart()
+            deadline = time.monotonic() + 30
+            while True:  # both sides reconnect with back-off; the edge must subscribe again by itself
+                try:
+                    assert call(client, "echo", Body(value="after"), timeout_s=1.0)["echoed"] == {"value": "after"}
+                    break
+                except (RpcTimeout, RpcUnavailable):
+                    assert time.monotonic() < deadline, "no answer after the broker restart"
+        finally:
+            client.stop()
+            edge.close()
