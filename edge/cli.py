@@ -59,12 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--no-progress", action="store_true")
     analyze.set_defaults(handler=_analyze)
 
-    evaluate = commands.add_parser("eval", help="run labelled recordings through analyze and score every rule")
+    evaluate = commands.add_parser("eval", help="run labelled recordings through analyze; score every rule")
     evaluate.add_argument("--labels", type=Path, required=True, metavar="FILE",
-                          help="labels YAML: configuration, recordings, expected events (python -m edge.scenes makes one)")
-    evaluate.add_argument("--report", type=Path, metavar="DIR", help="also write DIR/index.html with the evidence")
+                          help="labels YAML: config, recordings, expected events (see python -m edge.scenes)")
+    evaluate.add_argument("--report", type=Path, metavar="DIR", help="also DIR/index.html, evidence")
     evaluate.add_argument("--json", type=Path, metavar="FILE",
-                          help="the JSON report (default: DIR/report.json with --report, else ./eval-report.json)")
+                          help="JSON report (default: DIR/report.json, else ./eval-report.json)")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(handler=_eval)
     return parser

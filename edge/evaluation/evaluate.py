@@ -26,14 +26,17 @@ def evaluate(request: EvalRequest) -> report.Evaluation:
     """Raises ConfigError for a labels file (or the configuration it names) that cannot be used."""
     labels = load_labels(request.labels)
     config = load(request.labels, labels)
-    json_path = request.json_path or (request.report_dir / "report.json" if request.report_dir else
-                                      Path("eval-report.json"))
+    json_path = request.json_path or (
+        request.report_dir / "report.json" if request.report_dir else Path("eval-report.json")
+    )
     with tempfile.TemporaryDirectory(prefix="gridwatch-eval-") as scratch:
         work = request.report_dir / "work" if request.report_dir else Path(scratch)
         runs = run_all(request.labels, labels, config, work, request.progress)
         outcomes = [outcome(run) for run in runs]
         evaluation = report.Evaluation(request.labels, scores(outcomes), outcomes)
-        evidence = report.collect_evidence(evaluation, config, request.report_dir) if request.report_dir else None
+        evidence = (
+            report.collect_evidence(evaluation, config, request.report_dir) if request.report_dir else None
+        )
     report.write_json(evaluation, json_path, evidence)
     if request.report_dir:
         data = report.to_json(evaluation, evidence)

@@ -22,7 +22,9 @@ SCHEMA = "gridwatch.labels/1"
 class Expectation(StrictModel):
     type: EventType = Field(description="The rule that must fire.")
     zone: str = Field(min_length=1, description="The zone (of the recording's camera) it must fire for.")
-    after_s: float = Field(ge=0, description="Earliest start that counts, seconds after start_time (the truth's onset).")
+    after_s: float = Field(
+        ge=0, description="Earliest start that counts, seconds after start_time (the truth's onset)."
+    )
     before_s: float = Field(gt=0, description="Latest start that counts, seconds after start_time.")
 
     @model_validator(mode="after")
@@ -35,15 +37,23 @@ class Expectation(StrictModel):
 class Recording(StrictModel):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Names the recording in reports.")
     source: str = Field(min_length=1, description="The recording, relative to the labels file or absolute.")
-    camera: str = Field(min_length=1, description="The camera (in the configuration) whose zones and rules apply.")
-    start_time: AwareDatetime = Field(description="Wall-clock time of the first frame; label times count from it.")
+    camera: str = Field(
+        min_length=1, description="The camera (in the configuration) whose zones and rules apply."
+    )
+    start_time: AwareDatetime = Field(
+        description="Wall-clock time of the first frame; label times count from it."
+    )
     description: str = Field(default="", description="What the scene shows, for the report.")
-    expect: list[Expectation] = Field(default_factory=list, description="Events that must start; none: a negative.")
+    expect: list[Expectation] = Field(
+        default_factory=list, description="Events that must start; none: a negative."
+    )
 
 
 class Labels(StrictModel):
     schema_: str = Field(default=SCHEMA, alias="schema", pattern=r"^gridwatch\.labels/1$")
-    config: str = Field(min_length=1, description="The edge configuration, relative to the labels file or absolute.")
+    config: str = Field(
+        min_length=1, description="The edge configuration, relative to the labels file or absolute."
+    )
     recordings: list[Recording] = Field(min_length=1)
 
     @model_validator(mode="after")

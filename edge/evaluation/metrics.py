@@ -68,8 +68,16 @@ def outcome(run: RecordingRun) -> Outcome:
     matches: list[Match] = []
     misses: list[Expectation] = []
     for expected in sorted(run.recording.expect, key=lambda x: x.after_s):
-        found = next((e for e in unused if e.type is expected.type and e.zone_id == expected.zone
-                      and expected.after_s <= e.observed_at.timestamp() - start <= expected.before_s), None)
+        found = next(
+            (
+                e
+                for e in unused
+                if e.type is expected.type
+                and e.zone_id == expected.zone
+                and expected.after_s <= e.observed_at.timestamp() - start <= expected.before_s
+            ),
+            None,
+        )
         if found is None:
             misses.append(expected)
             continue

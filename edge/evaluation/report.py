@@ -9,7 +9,7 @@ import html
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,16 @@ def _duration(seconds: float | None) -> str:
 
 def table(evaluation: Evaluation) -> str:
     """The per-rule table printed at the end of ``eval``."""
-    lines = [f"{'rule':<18}{'TP':>4}{'FP':>4}{'FN':>4}{'precision':>11}{'recall':>8}{'F1':>7}{'median TTD':>12}"
-             f"   negatives (alarmed)"]
+    lines = [
+        f"{'rule':<18}{'TP':>4}{'FP':>4}{'FN':>4}{'precision':>11}{'recall':>8}{'F1':>7}{'median TTD':>12}"
+        f"   negatives (alarmed)"
+    ]
     for score in evaluation.scores.values():
         cells = [f"{v:.2f}" if v is not None else "-" for v in (score.precision, score.recall, score.f1)]
-        lines.append(f"{score.type.value:<18}{score.tp:>4}{score.fp:>4}{score.fn:>4}{cells[0]:>11}{cells[1]:>8}"
-                     f"{cells[2]:>7}{_duration(score.median_ttd_s):>12}   {score.negatives} ({score.negatives_alarmed})")
+        lines.append(
+            f"{score.type.value:<18}{score.tp:>4}{score.fp:>4}{score.fn:>4}{cells[0]:>11}{cells[1]:>8}"
+            f"{cells[2]:>7}{_duration(score.median_ttd_s):>12}  {score.negatives} ({score.negatives_alarmed})"
+        )
     return "\n".join(lines)
 
 
@@ -61,37 +65,66 @@ def to_json(evaluation: Evaluation, evidence: dict[str, list[str]] | None = None
     evidence = evidence or {}
     rules = {
         rule.value: {
-            "tp": s.tp, "fp": s.fp, "fn": s.fn, "precision": _num(s.precision), "recall": _num(s.recall),
-            "f1": _num(s.f1), "median_ttd_s": _num(s.median_ttd_s, 1), "negatives": s.negatives,
+            "tp": s.tp,
+            "fp": s.fp,
+            "fn": s.fn,
+            "precision": _num(s.precision),
+            "recall": _num(s.recall),
+            "f1": _num(s.f1),
+            "median_ttd_s": _num(s.median_ttd_s, 1),
+            "negatives": s.negatives,
             "negatives_alarmed": s.negatives_alarmed,
         }
         for rule, s in evaluation.scores.items()
     }
     return {
-        "schema": SCHEMA, "labels": str(evaluation.labels), "generated_at": datetime.now(timezone.utc).isoformat(),
-        "rules": rules, "recordings": [_recording_json(o, evidence) for o in evaluation.outcomes],
+        "schema": SCHEMA,
+        "labels": str(evaluation.labels),
+        "generated_at": datetime.now(UTC).isoformat(),
+        "rules": rules,
+        "recordings": [_recording_json(o, evidence) for o in evaluation.outcomes],
     }
 
 
 def _recording_json(o: Outcome, evidence: dict[str, list[str]]) -> dict[str, Any]:
     run, start = o.run, o.run.recording.start_time.timestamp()
     return {
-        "id": run.recording.id, "description": run.recording.description, "source": str(run.source),
-        "frames": run.frames, "wall_s": round(run.wall_s, 1), "error": run.error, "events": len(run.events),
-        "matches": [{**_window(m.expected), "event_id": str(m.event.event_id), "delay_s": round(m.delay_s, 1)}
-                    for m in o.matches],
-        "misses": [{**_window(x), "evidence": evidence.get(_key(run.recording.id, "miss", i), [])}
-                   for i, x in enumerate(o.misses)],
-        "false_alarms": [{"type": e.type.value, "zone": e.zone_id, "event_id": str(e.event_id),
-                          "observed_s": round(e.observed_at.timestamp() - start, 1), "details": e.details,
-                          "evidence": evidence.get(_key(run.recording.id, "alarm", i), [])}
-                         for i, e in enumerate(o.false_alarms)],
+        "id": run.recording.id,
+        "description": run.recording.description,
+        "source": str(run.source),
+        "frames": run.frames,
+        "wall_s": round(run.wall_s, 1),
+        "error": run.error,
+        "events": len(run.events),
+        "matches": [
+            {**_window(m.expected), "event_id": str(m.event.event_id), "delay_s": round(m.delay_s, 1)}
+            for m in o.matches
+        ],
+        "misses": [
+            {**_window(x), "evidence": evidence.get(_key(run.recording.id, "miss", i), [])}
+            for i, x in enumerate(o.misses)
+        ],
+        "false_alarms": [
+            {
+                "type": e.type.value,
+                "zone": e.zone_id,
+                "event_id": str(e.event_id),
+                "observed_s": round(e.observed_at.timestamp() - start, 1),
+                "details": e.details,
+                "evidence": evidence.get(_key(run.recording.id, "alarm", i), []),
+            }
+            for i, e in enumerate(o.false_alarms)
+        ],
     }
 
 
 def _window(expected: Expectation) -> dict[str, Any]:
-    return {"type": expected.type.value, "zone": expected.zone, "after_s": expected.after_s,
-            "before_s": expected.before_s}
+    return {
+        "type": expected.type.value,
+        "zone": expected.zone,
+        "after_s": expected.after_s,
+        "before_s": expected.before_s,
+    }
 
 
 def _key(recording_id: str, kind: str, index: int) -> str:
@@ -116,7 +149,10 @@ def collect_evidence(evaluation: Evaluation, config: EdgeConfig, folder: Path) -
             if frame is not None and expected.zone in zones:
                 target.mkdir(parents=True, exist_ok=True)
                 path = target / f"miss-{i}.jpg"
-                cv2.imwrite(str(path), annotate(Snapshot(f"missed {expected.type.value}", frame), zones[expected.zone]))
+                cv2.imwrite(
+                    str(path),
+                    annotate(Snapshot(f"missed {expected.type.value}", frame), zones[expected.zone]),
+                )
                 found[_key(recording.id, "miss", i)] = [str(path.relative_to(folder))]
         for i, event in enumerate(o.false_alarms):
             paths = []
@@ -132,7 +168,7 @@ def collect_evidence(evaluation: Evaluation, config: EdgeConfig, folder: Path) -
 
 
 def _frame_at(source: Path, seconds: float, start_ts: float) -> Frame | None:
-    """The recording's frame nearest ``seconds`` after its start (decoded to the end: recordings are short)."""
+    """The recording's frame nearest ``seconds`` after its start (decoded from the top: scenes are short)."""
     best: Frame | None = None
     try:
         with av.open(str(source)) as container:
@@ -156,8 +192,15 @@ def write_html(path: Path, data: dict[str, Any]) -> None:
         for rule, s in data["rules"].items()
     )
     sections = "".join(_recording_html(r) for r in data["recordings"])
-    path.write_text(_PAGE.format(labels=html.escape(data["labels"]), when=html.escape(data["generated_at"]),
-                                 rows=rows, sections=sections), encoding="utf-8")
+    path.write_text(
+        _PAGE.format(
+            labels=html.escape(data["labels"]),
+            when=html.escape(data["generated_at"]),
+            rows=rows,
+            sections=sections,
+        ),
+        encoding="utf-8",
+    )
 
 
 def _cell(value: float | None) -> str:
@@ -169,15 +212,21 @@ def _recording_html(r: dict[str, Any]) -> str:
     status = "error" if r["error"] else ("wrong" if bad else "ok")
     items = []
     for miss in r["misses"]:
-        items.append(f"<li>missed {html.escape(miss['type'])} in zone {html.escape(miss['zone'])} "
-                     f"(due {miss['after_s']:.0f}-{miss['before_s']:.0f} s){_images(miss['evidence'])}</li>")
+        items.append(
+            f"<li>missed {html.escape(miss['type'])} in zone {html.escape(miss['zone'])} "
+            f"(due {miss['after_s']:.0f}-{miss['before_s']:.0f} s){_images(miss['evidence'])}</li>"
+        )
     for alarm in r["false_alarms"]:
-        items.append(f"<li>false {html.escape(alarm['type'])} in zone {html.escape(alarm['zone'])} at "
-                     f"{alarm['observed_s']:.0f} s{_images(alarm['evidence'])}</li>")
+        items.append(
+            f"<li>false {html.escape(alarm['type'])} in zone {html.escape(alarm['zone'])} at "
+            f"{alarm['observed_s']:.0f} s{_images(alarm['evidence'])}</li>"
+        )
     error = f"<p class=error>{html.escape(r['error'])}</p>" if r["error"] else ""
-    return (f"<section class={status}><h3>{html.escape(r['id'])}: {status}</h3>"
-            f"<p>{html.escape(r['description'])}; {r['events']} events, {r['frames']} frames, {r['wall_s']} s</p>"
-            f"{error}<ul>{''.join(items)}</ul></section>")
+    return (
+        f"<section class={status}><h3>{html.escape(r['id'])}: {status}</h3>"
+        f"<p>{html.escape(r['description'])}; {r['events']} events, {r['frames']} frames, {r['wall_s']} s</p>"
+        f"{error}<ul>{''.join(items)}</ul></section>"
+    )
 
 
 def _images(paths: list[str]) -> str:

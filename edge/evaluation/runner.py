@@ -46,7 +46,10 @@ class RecordingRun:
 def rules_of(config: EdgeConfig, camera_id: str) -> dict[str, frozenset[EventType]]:
     """Zone id -> the rules configured for it, for one camera."""
     zones = config.camera(camera_id).zones
-    return {zone.id: frozenset(EventType(name) for name, value in zone.rules if value is not None) for zone in zones}
+    return {
+        zone.id: frozenset(EventType(name) for name, value in zone.rules if value is not None)
+        for zone in zones
+    }
 
 
 def check(labels: Labels, config: EdgeConfig, source: str) -> None:
@@ -60,8 +63,13 @@ def check(labels: Labels, config: EdgeConfig, source: str) -> None:
             continue
         for j, expected in enumerate(recording.expect):
             if expected.type not in zones.get(expected.zone, frozenset()):
-                problems.append((f"recordings[{i}].expect[{j}]",
-                                 f"camera '{recording.camera}' has no zone '{expected.zone}' running {expected.type.value}"))
+                problems.append(
+                    (
+                        f"recordings[{i}].expect[{j}]",
+                        f"camera '{recording.camera}' has no zone '{expected.zone}' "
+                        f"running {expected.type.value}",
+                    )
+                )
     if problems:
         raise ConfigError(source, problems)
 
@@ -72,12 +80,16 @@ def load(labels_path: Path, labels: Labels) -> EdgeConfig:
     return config
 
 
-def run_all(labels_path: Path, labels: Labels, config: EdgeConfig, work: Path, progress: bool) -> list[RecordingRun]:
+def run_all(
+    labels_path: Path, labels: Labels, config: EdgeConfig, work: Path, progress: bool
+) -> list[RecordingRun]:
     runs: list[RecordingRun] = []
     bar = tqdm(labels.recordings, desc="eval", unit="rec", disable=not progress)
     for recording in bar:
         bar.set_postfix_str(recording.id)
-        runs.append(run_one(config, recording, resolve(labels_path.parent, recording.source), work / recording.id))
+        runs.append(
+            run_one(config, recording, resolve(labels_path.parent, recording.source), work / recording.id)
+        )
     return runs
 
 
@@ -88,8 +100,12 @@ def run_one(config: EdgeConfig, recording: Recording, source: Path, folder: Path
     state.mkdir(parents=True)
     isolated = config.model_copy(update={"storage": config.storage.model_copy(update={"dir": state})})
     request = AnalyzeRequest(
-        camera_id=recording.camera, source=str(source), events_out=folder / "events.jsonl",
-        media_dir=folder / "media", start_ts=recording.start_time.timestamp(), progress=False,
+        camera_id=recording.camera,
+        source=str(source),
+        events_out=folder / "events.jsonl",
+        media_dir=folder / "media",
+        start_ts=recording.start_time.timestamp(),
+        progress=False,
     )
     rules = frozenset().union(*rules_of(config, recording.camera).values())
     try:
@@ -97,7 +113,14 @@ def run_one(config: EdgeConfig, recording: Recording, source: Path, folder: Path
     except (ReaderError, OSError) as err:
         log.error("recording not analysed", recording=recording.id, source=str(source), error=str(err))
         return RecordingRun(recording, source, folder, [], rules, error=str(err))
-    events = [Event.from_json(line) for line in request.events_out.read_text(encoding="utf-8").splitlines() if line]
-    log.info("recording analysed", recording=recording.id, events=len(events), frames=report.frames,
-             wall_s=round(report.wall_seconds, 1))
+    events = [
+        Event.from_json(line) for line in request.events_out.read_text(encoding="utf-8").splitlines() if line
+    ]
+    log.info(
+        "recording analysed",
+        recording=recording.id,
+        events=len(events),
+        frames=report.frames,
+        wall_s=round(report.wall_seconds, 1),
+    )
     return RecordingRun(recording, source, folder, events, rules, report.frames, report.wall_seconds)

@@ -30,7 +30,7 @@ from edge.frames import Frame
 from edge.rules.base import AnalysedFrame, Finding, Snapshot
 from edge.rules.context import RuleContext
 from edge.rules.reference import Reference, ReferenceStore
-from edge.rules.structure import Change, Crop, compare
+from edge.rules.structure import Change, Crop, compare, persistent_change
 from edge.zones import Zone
 
 log = structlog.get_logger(__name__)
@@ -232,7 +232,7 @@ class IllegalBuilding:
             return []
         if len(self._changes) < self._config.persist_checks:
             return []
-        persistent, ratio = _persistent([check.change for check in self._changes])
+        persistent, ratio = persistent_change([check.change for check in self._changes])
         if ratio <= self._config.min_changed_ratio:
             return []
         boxes = Crop.of(zone_mask).boxes(persistent, frame.width, frame.height)
@@ -311,11 +311,3 @@ class IllegalBuilding:
             "reference_since": reference.since if reference else None,
             "reference_approved_by": reference.approved_by if reference else None,
         }
-
-
-def _persistent(changes: list[Change]) -> tuple[np.ndarray, float]:
-    """Pixels changed in every check that saw them (and in at least one), and their share of what was seen."""
-    changed_or_unseen = np.logical_and.reduce([c.changed | ~c.seen for c in changes])
-    persistent = changed_or_unseen & np.logical_or.reduce([c.changed for c in changes])
-    seen = np.logical_or.reduce([c.seen for c in changes])
-    return persistent, float(persistent.sum()) / max(int(seen.sum()), 1)

@@ -157,3 +157,11 @@ def _denoise(changed: np.ndarray, seen_pixels: int) -> np.ndarray:
     keep = np.zeros(count, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_BLOB * max(seen_pixels, 1)
     return keep[labels]
+
+
+def persistent_change(changes: list[Change]) -> tuple[np.ndarray, float]:
+    """Pixels changed in every check that saw them (and in at least one), and their share of what was seen."""
+    changed_or_unseen = np.logical_and.reduce([c.changed | ~c.seen for c in changes])
+    persistent = changed_or_unseen & np.logical_or.reduce([c.changed for c in changes])
+    seen = np.logical_or.reduce([c.seen for c in changes])
+    return persistent, float(persistent.sum()) / max(int(seen.sum()), 1)

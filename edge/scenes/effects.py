@@ -64,7 +64,7 @@ class Plume:
             return np.ones_like(self.region)
         width = self.region.shape[1]
         shift = int(t * self.wind_px_s) % width
-        puffs = self.field[:, shift:shift + width]
+        puffs = self.field[:, shift : shift + width]
         flicker = 1.0 + 0.08 * np.sin(t / 3.0)
         density = np.clip((0.8 + 0.3 * puffs) * flicker, 0.0, 1.0) * self.region
         return 1.0 - (1.0 - self.t_min) * ramp * density
@@ -80,7 +80,7 @@ def cloud_shadows(image: np.ndarray, field: np.ndarray, offset_px: int, depth: f
     """Shadows where ``field`` (twice the view's width) is high, scrolled by ``offset_px``;
     ``depth`` is the darkening in the deepest shadow. Shade is lit by the sky: a little bluer."""
     width = image.shape[1]
-    cover = np.clip(field[:, offset_px % width:offset_px % width + width] * 1.5, 0, 1)[..., None]
+    cover = np.clip(field[:, offset_px % width : offset_px % width + width] * 1.5, 0, 1)[..., None]
     shade = 1.0 - depth * cover
     return image.astype(np.float32) * shade * (1.0 + np.array([0.06, 0.0, -0.04], np.float32) * cover)
 
@@ -97,15 +97,24 @@ class Structure:
     def draw(self, image: np.ndarray) -> np.ndarray:
         out = image.astype(np.float32).copy()
         x, y, w, h = self.box
-        shadow = np.array([[x + w, y + h], [x + w + w // 4, y + h - h // 6], [x + w + w // 4, y + h // 3],
-                           [x + w, y + h // 2]], np.int32)
+        shadow = np.array(
+            [
+                [x + w, y + h],
+                [x + w + w // 4, y + h - h // 6],
+                [x + w + w // 4, y + h // 3],
+                [x + w, y + h // 2],
+            ],
+            np.int32,
+        )
         cast = np.zeros(out.shape[:2], np.uint8)
         cv2.fillPoly(cast, [shadow], 1)
         out[cast > 0] *= 0.6
-        out[y:y + h, x:x + w] = self._facade(w, h)
+        out[y : y + h, x : x + w] = self._facade(w, h)
         if self.kind == "shed":
-            roof = np.array([[x - 2, y + 1], [x + w + 2, y + 1], [x + w - w // 8, y - h // 3], [x + w // 8, y - h // 3]],
-                            np.int32)
+            roof = np.array(
+                [[x - 2, y + 1], [x + w + 2, y + 1], [x + w - w // 8, y - h // 3], [x + w // 8, y - h // 3]],
+                np.int32,
+            )
             cv2.fillPoly(out, [roof], self.roof)
         return out
 
@@ -118,9 +127,9 @@ class Structure:
             wall[::5] *= 0.75
             for i, row in enumerate(range(2, h - 4, 8)):
                 for col in range(3 + (i % 2) * 4, w - 5, 11):
-                    wall[row:row + 4, col:col + 5] = (40, 40, 45)
+                    wall[row : row + 4, col : col + 5] = (40, 40, 45)
         if self.kind == "shed":
-            wall[h // 3:, w // 2 - 3:w // 2 + 3] = (60, 60, 60)  # a door
+            wall[h // 3 :, w // 2 - 3 : w // 2 + 3] = (60, 60, 60)  # a door
         return wall * np.linspace(1.0, 0.85, w, dtype=np.float32)[None, :, None]  # side light
 
 
@@ -136,7 +145,7 @@ def paste(image: np.ndarray, patch: np.ndarray, x: int, y: int, height: int) -> 
     cv2.ellipse(alpha, (w // 2, h // 2), (max(1, w // 2 - 1), max(1, h // 2 - 1)), 0, 0, 360, 1.0, -1)
     alpha = cv2.GaussianBlur(alpha, (0, 0), 1.0)[..., None]
     out = image.astype(np.float32).copy()
-    out[y:y + h, x:x + w] = alpha * resized[:h, :w] + (1 - alpha) * out[y:y + h, x:x + w]
+    out[y : y + h, x : x + w] = alpha * resized[:h, :w] + (1 - alpha) * out[y : y + h, x : x + w]
     return out
 
 

@@ -35,7 +35,11 @@ class Cut:
 
 VAN = Cut(HIGHWAY, 150, (176, 264, 241, 327))
 """The white van of highway.mp4's frame 150 (the detector's box, widened by 4 px)."""
-CARS = (Cut(SITE, 10, (288, 192, 340, 242)), Cut(SITE, 60, (383, 210, 458, 256)), Cut(SITE, 80, (254, 204, 297, 244)))
+CARS = (
+    Cut(SITE, 10, (288, 192, 340, 242)),
+    Cut(SITE, 60, (383, 210, 458, 256)),
+    Cut(SITE, 80, (254, 204, 297, 244)),
+)
 """Parked cars of parking_row.mp4, as the detector boxed them."""
 PEOPLE = ((48, 396, 242, 903), (221, 405, 345, 859), (669, 391, 810, 880))
 """People in Ultralytics' ``assets/bus.jpg``."""
@@ -93,8 +97,11 @@ def write_recording(path: Path, frames: Iterable[Timed], start: datetime, *, key
         stream: av.VideoStream | None = None
         for timed in frames:
             if stream is None:
-                stream = out.add_stream("libx264", rate=Fraction(1000), options={
-                    "g": str(keyframe_every), "preset": "veryfast", "crf": "21", "bf": "0"})
+                stream = out.add_stream(
+                    "libx264",
+                    rate=Fraction(1000),
+                    options={"g": str(keyframe_every), "preset": "veryfast", "crf": "21", "bf": "0"},
+                )
                 stream.height, stream.width = timed.image.shape[:2]
                 stream.pix_fmt, stream.time_base = "yuv420p", Fraction(1, 1000)
             frame = av.VideoFrame.from_ndarray(timed.image, format="bgr24")

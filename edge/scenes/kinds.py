@@ -74,8 +74,15 @@ class DustScene:
         height, width = first.shape[:2]
         region = effects.soft_mask(_zone_mask(self.zone, first), spill_px=6)
         wide = effects.smooth_field(rng, (height, 2 * width), cells=12)
-        plume = effects.Plume(region, wide, self.t_min, self.onset_s, self.clear_s, ramp_s=8.0,
-                              wind_px_s=float(rng.uniform(2, 8)))
+        plume = effects.Plume(
+            region,
+            wide,
+            self.t_min,
+            self.onset_s,
+            self.clear_s,
+            ramp_s=8.0,
+            wind_px_s=float(rng.uniform(2, 8)),
+        )
         depth = (0.1 * np.linspace(1, 0, height, dtype=np.float32))[:, None]  # the horizon is further away
         for i in range(round(self.duration_s * self.fps)):
             t = i / self.fps
@@ -88,19 +95,28 @@ class DustScene:
                 transmission = np.broadcast_to(1.0 - ramp * (1.0 - self.t_min - depth), (height, width))
                 image = effects.scatter(image, transmission, airlight)
             elif self.effect == "dusk":
-                image = effects.light(image, 1.0 - 0.45 * ramp, (1 - 0.2 * ramp, 1 - 0.05 * ramp, 1 + 0.15 * ramp),
-                                      1.0 + 0.15 * ramp)
+                image = effects.light(
+                    image,
+                    1.0 - 0.45 * ramp,
+                    (1 - 0.2 * ramp, 1 - 0.05 * ramp, 1 + 0.15 * ramp),
+                    1.0 + 0.15 * ramp,
+                )
             elif ramp > 0:
                 image = effects.cloud_shadows(image, wide, int(t * 6), 0.45 * ramp)
             yield Timed(effects.camera(image, rng), t)
 
     def camera(self) -> dict[str, Any]:
-        return {"analysis_fps": 1, "zones": [{"id": self.zone_id, "polygon": self.zone, "rules": {"dust": {}}}]}
+        return {
+            "analysis_fps": 1,
+            "zones": [{"id": self.zone_id, "polygon": self.zone, "rules": {"dust": {}}}],
+        }
 
     def expect(self) -> list[Expectation]:
         if self.effect != "dust":
             return []
-        return [Expectation(type=EventType.dust, zone=self.zone_id, after_s=self.onset_s, before_s=self.clear_s)]
+        return [
+            Expectation(type=EventType.dust, zone=self.zone_id, after_s=self.onset_s, before_s=self.clear_s)
+        ]
 
 
 @dataclass(frozen=True)
@@ -147,14 +163,22 @@ class BuildingScene:
                 image = self._passers(image.astype(np.float32), footage, people, zone, rng)
                 sun = 0.75 + 0.3 * np.sin(np.pi * (hour - 6) / 12)
                 low = abs(hour - 12) / 6  # low sun: warmer light
-                tint = tuple(c * w for c, w in zip(weather.tint, (1 - 0.12 * low, 1.0, 1 + 0.1 * low)))
+                tint = tuple(
+                    c * w for c, w in zip(weather.tint, (1 - 0.12 * low, 1.0, 1 + 0.1 * low), strict=True)
+                )
                 image = effects.light(image, weather.gain * sun, tint, weather.gamma)
                 if self.clouds:
                     image = effects.cloud_shadows(image, field_, int(rng.integers(0, width)), 0.45)
                 yield Timed(effects.camera(image, rng), t)
 
-    def _passers(self, image: np.ndarray, footage: Footage, people: list[np.ndarray], zone: np.ndarray,
-                 rng: np.random.Generator) -> np.ndarray:
+    def _passers(
+        self,
+        image: np.ndarray,
+        footage: Footage,
+        people: list[np.ndarray],
+        zone: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         ys, xs = np.nonzero(zone)
         scale = image.shape[0] / 360  # patch heights are for a 360-line view
         for _ in range(int(rng.integers(0, self.passers + 1))):
@@ -164,7 +188,9 @@ class BuildingScene:
             else:
                 cut = [*CARS, VAN][int(rng.integers(0, len(CARS) + 1))]
                 patch, height = footage.cut(cut), round(rng.uniform(22, 34) * scale)
-            image = effects.paste(image, patch, max(0, int(xs[i]) - height // 2), max(0, int(ys[i]) - height), height)
+            image = effects.paste(
+                image, patch, max(0, int(xs[i]) - height // 2), max(0, int(ys[i]) - height), height
+            )
         return image
 
     def camera(self) -> dict[str, Any]:
@@ -175,7 +201,11 @@ class BuildingScene:
         if self.structure is None:
             return []
         end = self.days * DAY_S
-        return [Expectation(type=EventType.illegal_building, zone=self.zone_id, after_s=self.appears_s, before_s=end)]
+        return [
+            Expectation(
+                type=EventType.illegal_building, zone=self.zone_id, after_s=self.appears_s, before_s=end
+            )
+        ]
 
 
 Waypoint = tuple[float, int, int]
@@ -221,13 +251,15 @@ class ParkingScene:
         if self.parked is None:
             return []
         settled, leaves = self.parked
-        return [Expectation(type=EventType.illegal_parking, zone=self.zone_id, after_s=settled, before_s=leaves)]
+        return [
+            Expectation(type=EventType.illegal_parking, zone=self.zone_id, after_s=settled, before_s=leaves)
+        ]
 
 
 def _position(route: tuple[Waypoint, ...], t: float) -> tuple[int, int] | None:
     if not route or t < route[0][0] or t > route[-1][0]:
         return None
-    for (t0, x0, y0), (t1, x1, y1) in zip(route, route[1:]):
+    for (t0, x0, y0), (t1, x1, y1) in zip(route, route[1:], strict=False):
         if t0 <= t <= t1:
             k = (t - t0) / (t1 - t0) if t1 > t0 else 1.0
             return round(x0 + k * (x1 - x0)), round(y0 + k * (y1 - y0))
@@ -239,5 +271,5 @@ def _place(image: np.ndarray, patch: np.ndarray, x: int, y: int) -> np.ndarray:
     height, width = image.shape[:2]
     x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + patch.shape[1], width), min(y + patch.shape[0], height)
     if x2 > x1 and y2 > y1:
-        image[y1:y2, x1:x2] = patch[y1 - y:y2 - y, x1 - x:x2 - x]
+        image[y1:y2, x1:x2] = patch[y1 - y : y2 - y, x1 - x : x2 - x]
     return image

@@ -30,7 +30,7 @@ def _scene(seed: int = 7) -> np.ndarray:
     image = rng.normal(100, 18, (H, W, 3)).clip(0, 255).astype(np.float32)
     for _ in range(160):
         x, y, w, h = rng.integers(0, W), rng.integers(0, H), rng.integers(4, 28), rng.integers(4, 20)
-        image[y:y + h, x:x + w] = rng.uniform(20, 230, 3)
+        image[y : y + h, x : x + w] = rng.uniform(20, 230, 3)
     return image
 
 
@@ -45,7 +45,9 @@ def clean(t: float) -> np.ndarray:
     return SCENE
 
 
-def veil(t_min: float, start: float, end: float, airlight: tuple[float, float, float], zone_only: bool) -> Look:
+def veil(
+    t_min: float, start: float, end: float, airlight: tuple[float, float, float], zone_only: bool
+) -> Look:
     """Transmission falls to ``t_min`` between ``start`` and ``end`` (a 5 s ramp each way)."""
 
     def look(t: float) -> np.ndarray:
@@ -104,11 +106,18 @@ def test_dust_in_the_zone_starts_after_min_duration_and_ends_after_grace() -> No
         ("dust shorter than min_duration_s", veil(0.45, 20, 38, DUST, zone_only=True), 80),
         ("a thin veil stays under the threshold", veil(0.85, 20, 70, DUST, zone_only=True), 80),
         ("fog over the whole view is weather", veil(0.35, 20, 70, FOG, zone_only=False), 80),
-        ("dusty-coloured haze over the whole view is weather too", veil(0.45, 20, 70, DUST, zone_only=False), 80),
+        (
+            "dusty-coloured haze over the whole view is weather too",
+            veil(0.45, 20, 70, DUST, zone_only=False),
+            80,
+        ),
         ("the light drops and warms (dusk)", lit(0.6, (0.8, 0.95, 1.15), 20), 80),
         ("the light brightens (sun out)", lit(1.3, (1.0, 1.0, 1.0), 20), 80),
-        ("night: dust that cannot be measured does not fire",
-         then(clean, 15, lambda t: veil(0.45, 15, 80, DUST, zone_only=True)(t) * 0.1), 80),
+        (
+            "night: dust that cannot be measured does not fire",
+            then(clean, 15, lambda t: veil(0.45, 15, 80, DUST, zone_only=True)(t) * 0.1),
+            80,
+        ),
     ],
 )
 def test_no_event(case: str, look: Look, seconds: int) -> None:
@@ -125,7 +134,10 @@ def test_a_flickering_plume_keeps_its_clock() -> None:
 def test_nightfall_ends_an_open_episode_after_grace() -> None:
     dusty = veil(0.45, 15, 200, DUST, zone_only=True)
     found = play(dust_rule(), then(dusty, 60, lambda t: dusty(t) * 0.1), 90)
-    assert [(f.phase, f.details.get("reason")) for f in found] == [(Phase.start, None), (Phase.end, "low light")]
+    assert [(f.phase, f.details.get("reason")) for f in found] == [
+        (Phase.start, None),
+        (Phase.end, "low light"),
+    ]
 
 
 def test_no_scoring_before_the_baseline_warms_up() -> None:
@@ -142,7 +154,10 @@ def test_reference_polygon_names_the_weather_area() -> None:
 
 def test_close_ends_an_open_episode() -> None:
     found = play(dust_rule(), veil(0.45, 15, 200, DUST, zone_only=True), 60, close=True)
-    assert [(f.phase, f.details.get("reason")) for f in found] == [(Phase.start, None), (Phase.end, "input ended")]
+    assert [(f.phase, f.details.get("reason")) for f in found] == [
+        (Phase.start, None),
+        (Phase.end, "input ended"),
+    ]
 
 
 @pytest.mark.parametrize(

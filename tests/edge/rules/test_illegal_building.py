@@ -34,7 +34,7 @@ def _scene(seed: int = 3) -> np.ndarray:
     image = rng.normal(110, 15, (H, W, 3)).clip(0, 255).astype(np.float32)
     for _ in range(120):
         x, y, w, h = rng.integers(0, W), rng.integers(0, H), rng.integers(4, 24), rng.integers(4, 16)
-        image[y:y + h, x:x + w] = rng.uniform(40, 200, 3)
+        image[y : y + h, x : x + w] = rng.uniform(40, 200, 3)
     return image
 
 
@@ -44,23 +44,29 @@ SCENE = _scene()
 def with_shed(image: np.ndarray) -> np.ndarray:
     x, y, w, h = SHED
     out = image.copy()
-    out[y:y + h, x:x + w] = (185, 140, 90)  # a blue steel shed...
-    out[y:y + h, x:x + w:5] = (120, 90, 60)  # ...with corrugated walls
+    out[y : y + h, x : x + w] = (185, 140, 90)  # a blue steel shed...
+    out[y : y + h, x : x + w : 5] = (120, 90, 60)  # ...with corrugated walls
     return out
 
 
 def with_car(image: np.ndarray, x: int, y: int) -> np.ndarray:
     out = image.copy()
-    out[y:y + 20, x:x + 36] = (30, 30, 160)
+    out[y : y + 20, x : x + 36] = (30, 30, 160)
     return out
 
 
 class Day:
     """What the camera sees at one moment: the scene, plus what is there, in which light."""
 
-    def __init__(self, shed: bool = False, car_at: tuple[int, int] | None = None, car_detected: bool = True,
-                 gain: float = 1.0, tint: tuple[float, float, float] = (1.0, 1.0, 1.0),
-                 shadow: float = 1.0) -> None:
+    def __init__(
+        self,
+        shed: bool = False,
+        car_at: tuple[int, int] | None = None,
+        car_detected: bool = True,
+        gain: float = 1.0,
+        tint: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        shadow: float = 1.0,
+    ) -> None:
         self.shed, self.car_at, self.car_detected = shed, car_at, car_detected
         self.gain, self.tint, self.shadow = gain, tint, shadow
 
@@ -77,8 +83,13 @@ class Day:
             lit = lit * (1 - (1 - self.shadow) * ramp)
         noise = np.random.default_rng(int(ts) % 1000).normal(0, 2, lit.shape)
         pixels = (lit + noise).clip(0, 255).astype(np.uint8)
-        detections = Detections(np.array(boxes, np.float32).reshape(-1, 4), np.full(len(boxes), 0.8, np.float32),
-                                np.full(len(boxes), 2, np.int64), np.arange(len(boxes), dtype=np.int64), NAMES)
+        detections = Detections(
+            np.array(boxes, np.float32).reshape(-1, 4),
+            np.full(len(boxes), 0.8, np.float32),
+            np.full(len(boxes), 2, np.int64),
+            np.arange(len(boxes), dtype=np.int64),
+            NAMES,
+        )
         return AnalysedFrame(Frame(pixels, ts), detections)
 
 
@@ -129,10 +140,17 @@ def test_shed_that_stays_starts_on_the_third_check_with_before_and_after() -> No
         ("nothing changes", lambda day: CLEAR),
         ("a shed for two days only", lambda day: Day(shed=day in (2, 3))),
         ("a car parked at every check, detected and masked", lambda day: Day(car_at=(120, 90))),
-        ("an undetected car in a new place at every check", lambda day: Day(car_at=(60 + 60 * day, 60 + 20 * (day % 3)),
-                                                                             car_detected=False)),
-        ("the light changes every day", lambda day: Day(gain=(1.0, 0.6, 1.3, 0.8, 1.1, 0.7)[day],
-                                                        tint=((1, 1, 1), (1.1, 1, 0.9), (0.9, 1, 1.1))[day % 3])),
+        (
+            "an undetected car in a new place at every check",
+            lambda day: Day(car_at=(60 + 60 * day, 60 + 20 * (day % 3)), car_detected=False),
+        ),
+        (
+            "the light changes every day",
+            lambda day: Day(
+                gain=(1.0, 0.6, 1.3, 0.8, 1.1, 0.7)[day],
+                tint=((1, 1, 1), (1.1, 1, 0.9), (0.9, 1, 1.1))[day % 3],
+            ),
+        ),
         ("a cloud shadow at every check", lambda day: Day(shadow=0.55)),
     ],
 )
@@ -146,9 +164,13 @@ def test_shed_gone_for_persist_checks_ends_the_episode() -> None:
     assert found[1].details["reason"] == "change gone"
 
 
+def shed_from_day_2(day: int) -> Day:
+    return Day(shed=day >= 2)
+
+
 def test_reapproval_ends_the_episode_and_becomes_the_new_reference() -> None:
     rule = building()
-    week: Week = lambda day: Day(shed=day >= 2)
+    week = shed_from_day_2
     found = play(rule, week, 5)
     approved = week(5).frame(T0 + 5 * DAY + 8 * 3600).frame
     rule.approve_reference(approved)
@@ -166,7 +188,7 @@ def play_from(rule: IllegalBuilding, week: Week, first: int, last: int) -> list[
 
 
 def test_reference_survives_a_restart(tmp_path: Path) -> None:
-    week: Week = lambda day: Day(shed=day >= 2)
+    week = shed_from_day_2
     play(building(tmp_path), week, 3)  # reference on day 0, the shed seen on day 2
     folder = tmp_path / "illegal_building" / "cam-1" / "lot"
     meta = json.loads((folder / "reference.json").read_text())
@@ -179,11 +201,16 @@ def test_reference_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_a_check_waits_for_a_usable_frame_within_its_window() -> None:
-    """A 10:00 frame mostly hidden by a detected lorry is skipped; 10:30 serves; 13:00 is outside the window."""
+    """A 10:00 frame mostly hidden by a detected lorry is skipped; 10:30 serves; 13:00 is too late."""
     rule = building(max_hidden_ratio=0.3)
     lorry = Day(car_at=(40, 40))
-    big = Detections(np.array([[30, 30, 300, 170]], np.float32), np.array([0.9], np.float32),
-                     np.array([2], np.int64), np.array([1], np.int64), NAMES)
+    big = Detections(
+        np.array([[30, 30, 300, 170]], np.float32),
+        np.array([0.9], np.float32),
+        np.array([2], np.int64),
+        np.array([1], np.int64),
+        NAMES,
+    )
     found: list[Finding] = []
     for day in range(5):
         at, shed = T0 + day * DAY, Day(shed=day >= 1)
@@ -204,7 +231,10 @@ def test_dark_frames_are_not_used() -> None:
 def test_close_ends_an_open_episode() -> None:
     rule = building()
     found = play(rule, lambda day: Day(shed=day >= 1), 5) + rule.close(T0 + 6 * DAY)
-    assert [(f.phase, f.details.get("reason")) for f in found] == [(Phase.start, None), (Phase.end, "input ended")]
+    assert [(f.phase, f.details.get("reason")) for f in found] == [
+        (Phase.start, None),
+        (Phase.end, "input ended"),
+    ]
 
 
 @pytest.mark.parametrize(
