@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import structlog
 
@@ -44,6 +45,8 @@ class CameraContext:
     tracker_yaml: str
     evidence: EvidenceWriter
     sink: EventSink
+    state_dir: Path | None = None
+    """Where rules keep what must survive a restart (approved reference images); None: memory only."""
 
 
 class CameraPipeline:
@@ -52,7 +55,7 @@ class CameraPipeline:
         self.health = health
         self._context = context
         self._zones = zones_of(camera)
-        self._rules = build_rules(camera)
+        self._rules = build_rules(camera, context.state_dir)
         self._tracker = Tracker(context.tracker_yaml, camera.analysis_fps)
         evidence = context.evidence
         self.ring = PacketRing(evidence.pre_s + evidence.post_s + 10.0)
