@@ -7,7 +7,6 @@ rule: any event there is a false alarm. Times are seconds after the recording's 
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -75,6 +74,3 @@ def load_labels(path: Path) -> Labels:
     """Read and validate a labels file; raises ConfigError naming every problem."""
     return validate(Labels, read_yaml(path), str(path))
 
-
-def offset_s(start: datetime, moment: datetime) -> float:
-    return (moment - start).total_seconds()

@@ -18,9 +18,9 @@ import cv2
 
 from contract.event import EventType
 from edge.config import EdgeConfig
-from edge.evidence import annotate
 from edge.evaluation.labels import Expectation
 from edge.evaluation.metrics import Outcome, RuleScore
+from edge.evidence import annotate
 from edge.frames import Frame
 from edge.rules.base import Snapshot
 from edge.rules.registry import zones_of
@@ -173,7 +173,11 @@ def _frame_at(source: Path, seconds: float, start_ts: float) -> Frame | None:
     try:
         with av.open(str(source)) as container:
             for decoded in container.decode(video=0):
-                t = float(decoded.pts * decoded.time_base) if decoded.pts is not None else 0.0
+                t = (
+                    float(decoded.pts * decoded.time_base)
+                    if decoded.pts is not None and decoded.time_base
+                    else 0.0
+                )
                 if best is None or abs(t - seconds) < abs(best.ts - start_ts - seconds):
                     best = Frame(decoded.to_ndarray(format="bgr24"), start_ts + t)
                 if t > seconds:

@@ -163,9 +163,8 @@ class BuildingScene:
                 image = self._passers(image.astype(np.float32), footage, people, zone, rng)
                 sun = 0.75 + 0.3 * np.sin(np.pi * (hour - 6) / 12)
                 low = abs(hour - 12) / 6  # low sun: warmer light
-                tint = tuple(
-                    c * w for c, w in zip(weather.tint, (1 - 0.12 * low, 1.0, 1 + 0.1 * low), strict=True)
-                )
+                blue, green, red = weather.tint
+                tint = (blue * (1 - 0.12 * low), green, red * (1 + 0.1 * low))
                 image = effects.light(image, weather.gain * sun, tint, weather.gamma)
                 if self.clouds:
                     image = effects.cloud_shadows(image, field_, int(rng.integers(0, width)), 0.45)

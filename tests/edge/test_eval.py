@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -203,7 +204,8 @@ def _write_suite(folder: Path, model_path: Path) -> Path:
         onset_s=3.0,
         clear_s=28.0,
     )
-    cameras, recordings = [], []
+    cameras: list[dict[str, Any]] = []
+    recordings: list[dict[str, Any]] = []
     ten_local = START + timedelta(hours=1)  # 10:00 in UTC+8: the check hour
     for scene, start in ((quick_shed, ten_local), (fog, START)):
         write_recording(folder / f"{scene.id}.mp4", scene.frames(footage), start, keyframe_every=2)

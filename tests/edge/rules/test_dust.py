@@ -80,7 +80,7 @@ def play(rule: Dust, look: Look, seconds: int, close: bool = False) -> list[Find
 
 
 def dust_rule(**overrides: object) -> Dust:
-    config = DustConfig(**{"min_duration_s": 20, "grace_s": 10, **overrides})
+    config = DustConfig.model_validate({"min_duration_s": 20, "grace_s": 10, **overrides})
     return Dust(ZONE, config, RuleContext("cam-1"))
 
 
@@ -96,7 +96,12 @@ def test_dust_in_the_zone_starts_after_min_duration_and_ends_after_grace() -> No
     assert start.details["dust_score"] >= 0.5 and start.details["reference_score"] < 0.1
     assert set(start.details["parts"]) == {"haze", "contrast_loss", "warm_cast"}
     assert [s.label for s in start.snapshots] == ["onset", "dust"] and start.clip_at == start.observed_at
-    assert 65 <= end.ended_at <= 78 and end.episode == start.episode and end.details["reason"] == "cleared"
+    assert (
+        end.ended_at is not None
+        and 65 <= end.ended_at <= 78
+        and end.episode == start.episode
+        and end.details["reason"] == "cleared"
+    )
 
 
 @pytest.mark.parametrize(
@@ -171,4 +176,4 @@ def test_close_ends_an_open_episode() -> None:
 )
 def test_config_errors(overrides: dict[str, object], error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        DustConfig(**overrides)
+        DustConfig.model_validate(overrides)

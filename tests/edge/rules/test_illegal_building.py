@@ -107,7 +107,9 @@ def play(rule: IllegalBuilding, week: Week, days: int, hours: tuple[int, ...] = 
 
 
 def building(state_dir: Path | None = None, **overrides: object) -> IllegalBuilding:
-    return IllegalBuilding(ZONE, IllegalBuildingConfig(**overrides), RuleContext("cam-1", state_dir))
+    return IllegalBuilding(
+        ZONE, IllegalBuildingConfig.model_validate(overrides), RuleContext("cam-1", state_dir)
+    )
 
 
 def days_of(found: list[Finding]) -> list[tuple[str, float]]:
@@ -248,4 +250,4 @@ def test_close_ends_an_open_episode() -> None:
 )
 def test_config_errors(overrides: dict[str, object], error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        IllegalBuildingConfig(**overrides)
+        IllegalBuildingConfig.model_validate(overrides)
