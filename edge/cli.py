@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="run labelled recordings through analyze; score every rule")
     evaluate.add_argument("--labels", type=Path, required=True, metavar="FILE",
                           help="labels YAML: config, recordings, expected events (see python -m edge.scenes)")
-    evaluate.add_argument("--report", type=Path, metavar="DIR", help="also DIR/index.html, evidence")
+    evaluate.add_argument("--report", type=Path, metavar="DIR", help="HTML report with evidence in DIR")
     evaluate.add_argument("--json", type=Path, metavar="FILE",
                           help="JSON report (default: DIR/report.json, else ./eval-report.json)")
     evaluate.add_argument("--no-progress", action="store_true")

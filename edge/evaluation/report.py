@@ -218,19 +218,24 @@ def _recording_html(r: dict[str, Any]) -> str:
     for miss in r["misses"]:
         items.append(
             f"<li>missed {html.escape(miss['type'])} in zone {html.escape(miss['zone'])} "
-            f"(due {miss['after_s']:.0f}-{miss['before_s']:.0f} s){_images(miss['evidence'])}</li>"
+            f"(due {_duration(miss['after_s'])} to {_duration(miss['before_s'])} after the start)"
+            f"{_images(miss['evidence'])}</li>"
         )
     for alarm in r["false_alarms"]:
         items.append(
             f"<li>false {html.escape(alarm['type'])} in zone {html.escape(alarm['zone'])} at "
-            f"{alarm['observed_s']:.0f} s{_images(alarm['evidence'])}</li>"
+            f"{_duration(alarm['observed_s'])}{_images(alarm['evidence'])}</li>"
         )
     error = f"<p class=error>{html.escape(r['error'])}</p>" if r["error"] else ""
     return (
         f"<section class={status}><h3>{html.escape(r['id'])}: {status}</h3>"
-        f"<p>{html.escape(r['description'])}; {r['events']} events, {r['frames']} frames, {r['wall_s']} s</p>"
+        f"<p>{html.escape(' '.join(filter(None, [r['description'], _counts(r)])))}</p>"
         f"{error}<ul>{''.join(items)}</ul></section>"
     )
+
+
+def _counts(r: dict[str, Any]) -> str:
+    return f"({r['events']} events from {r['frames']} analysed frames in {r['wall_s']} s)"
 
 
 def _images(paths: list[str]) -> str:
