@@ -45,7 +45,7 @@ BROKEN = [
     (_broken(["cameras", 0, "zones", 0, "rules"], {"illegal_parking": {"dwel_s": 5}}),
      "cameras[0].zones[0].rules.illegal_parking.dwel_s: unknown key"),
     (_broken(["cameras", 0, "zones", 0, "rules"], {}),
-     "cameras[0].zones[0]: zone 'z1' has no rules; name at least one of illegal_parking"),
+     "cameras[0].zones[0]: zone 'z1' has no rules; name at least one of illegal_parking, dust, illegal_building"),
     (_broken(["cameras", 1, "id"], "cam-a"), "(top level): camera ids must be unique; repeated: cam-a"),
     (_broken(["mqtt"], {"url": "http://broker"}), "mqtt.url: String should match pattern"),
     (_broken(["cameras", 0, "source"], None), "cameras[0].source: Input should be a valid string"),
@@ -91,7 +91,7 @@ def test_example_is_valid_and_prints_a_summary() -> None:
     result = subprocess.run([sys.executable, "-m", "edge", "check-config", str(EXAMPLE)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("ok: device town-centre-01, 2 cameras, 2 zones (illegal_parking x2)")
+    assert result.stdout.strip().endswith("ok: device town-centre-01, 2 cameras, 3 zones (dust x1, illegal_building x1, illegal_parking x2)")
 
 
 def _field_names(model: type[BaseModel]) -> set[str]:
