@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import IO
 
 import av
@@ -63,8 +63,10 @@ def duration_of(source: str) -> float | None:
         return None
 
 
-def analyze(config: EdgeConfig, request: AnalyzeRequest) -> AnalyzeReport:
-    """Run one camera's pipeline over ``request.source``; with ``publish``, wait for the outbox to drain."""
+def analyze(config: EdgeConfig, request: AnalyzeRequest, detector: Detector | None = None) -> AnalyzeReport:
+    """Run one camera's pipeline over ``request.source``; with ``publish``, wait for the outbox to drain.
+
+    ``detector`` lets a caller that analyses many recordings (``eval``) load the model once."""
     camera = config.camera(request.camera_id).model_copy(update={"source": request.source})
     store = media_store(config, request.media_dir)
     health = CameraHealthTracker(camera.id, camera.name, camera.district)
@@ -76,7 +78,8 @@ def analyze(config: EdgeConfig, request: AnalyzeRequest) -> AnalyzeReport:
     try:
         with request.events_out.open("w", encoding="utf-8") as out:
             context = CameraContext(
-                device_id=config.device_id, detector=Detector(config.model), tracker_yaml=config.model.tracker,
+                device_id=config.device_id, detector=detector or Detector(config.model),
+                tracker_yaml=config.model.tracker,
                 evidence=evidence_writer(config, store), sink=_sink(out, publishing),
             )
             pipeline = CameraPipeline(camera, context, health)

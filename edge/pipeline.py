@@ -84,7 +84,7 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> None:
         detections = self._context.detector.detect(frame.image)
-        analysed = AnalysedFrame(frame, self._tracker.update(detections, frame.image))
+        analysed = AnalysedFrame(frame, self._tracker.update(detections, frame.image), detections)
         self.health.frame_analysed()
         self.frames += 1
         for rule in self._rules:

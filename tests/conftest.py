@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.support import paths
 
@@ -21,3 +23,11 @@ def model_path() -> Path:
     if not paths.MODEL.exists():
         pytest.fail(f"detector weights not found at {paths.MODEL}; set GRIDWATCH_SHARED to the shared/ folder")
     return paths.MODEL
+
+
+@pytest.fixture(autouse=True)
+def _forget_cli_logging() -> Iterator[None]:
+    """A CLI's ``main()`` points logging at the calling test's captured stderr; no later test may write there."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()

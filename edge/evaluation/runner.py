@@ -18,6 +18,7 @@ from contract.event import Event, EventType
 from contract.validation import ConfigError
 from edge.analyze import AnalyzeRequest, analyze
 from edge.config import EdgeConfig, load_config
+from edge.detector import Detector
 from edge.evaluation.labels import Labels, Recording, resolve
 from edge.reader import ReaderError
 
@@ -84,16 +85,18 @@ def run_all(
     labels_path: Path, labels: Labels, config: EdgeConfig, work: Path, progress: bool
 ) -> list[RecordingRun]:
     runs: list[RecordingRun] = []
+    detector = Detector(config.model)  # loaded once: every recording uses the same model
     bar = tqdm(labels.recordings, desc="eval", unit="rec", disable=not progress)
     for recording in bar:
         bar.set_postfix_str(recording.id)
-        runs.append(
-            run_one(config, recording, resolve(labels_path.parent, recording.source), work / recording.id)
-        )
+        source = resolve(labels_path.parent, recording.source)
+        runs.append(run_one(config, recording, source, work / recording.id, detector))
     return runs
 
 
-def run_one(config: EdgeConfig, recording: Recording, source: Path, folder: Path) -> RecordingRun:
+def run_one(
+    config: EdgeConfig, recording: Recording, source: Path, folder: Path, detector: Detector | None = None
+) -> RecordingRun:
     if folder.exists():
         shutil.rmtree(folder)
     state = folder / "state"
@@ -109,7 +112,7 @@ def run_one(config: EdgeConfig, recording: Recording, source: Path, folder: Path
     )
     rules = frozenset().union(*rules_of(config, recording.camera).values())
     try:
-        report = analyze(isolated, request)
+        report = analyze(isolated, request, detector)
     except (ReaderError, OSError) as err:
         log.error("recording not analysed", recording=recording.id, source=str(source), error=str(err))
         return RecordingRun(recording, source, folder, [], rules, error=str(err))

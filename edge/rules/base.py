@@ -18,10 +18,20 @@ from edge.frames import Frame
 
 @dataclass(frozen=True)
 class AnalysedFrame:
-    """A frame with the camera's tracked detections."""
+    """A frame with the camera's tracked detections, and every detection the model made.
+
+    Rules that follow objects use ``detections`` (tracked ones only); rules that must ignore
+    whatever moves through the frame use ``raw``, because a tracker holds back objects it has
+    not yet confirmed, and at one frame an hour it never confirms a passer-by.
+    """
 
     frame: Frame
     detections: Detections
+    raw: Detections | None = None
+
+    @property
+    def everything(self) -> Detections:
+        return self.raw if self.raw is not None else self.detections
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,7 @@ class IllegalBuilding:
         """Pixels under people and vehicles (widened boxes): they come and go, buildings do not."""
         frame = analysed.frame
         hidden = np.zeros((frame.height, frame.width), bool)
-        movers = analysed.detections.with_classes(set(self._config.mask_classes))
+        movers = analysed.everything.with_classes(set(self._config.mask_classes))
         margin = self._config.mask_margin
         for x1, y1, x2, y2 in movers.xyxy:
             dx, dy = (x2 - x1) * margin, (y2 - y1) * margin

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import structlog
 import yaml
 
 from contract.event import Event, EventType, Phase
@@ -31,13 +29,6 @@ from tests.support.paths import MEDIA
 
 START = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
-
-@pytest.fixture(autouse=True)
-def _forget_cli_logging() -> Iterator[None]:
-    """``main()`` points logging at the calling test's captured stderr; no other test may write there."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def event(kind: EventType, at_s: float, zone: str = "z", phase: Phase = Phase.start) -> Event:
