@@ -2,6 +2,10 @@
 
 A plain hash (no salt, no slow KDF) is enough here because tokens carry 256 bits of entropy:
 there is nothing to guess, and a fast hash keeps the per-request lookup cheap.
+
+Two kinds of token: API tokens (``gw_``, made by ``create-token``) and console login sessions
+(``gws_``, made by logging in; see ``central.accounts``). A browser holds its session token in the
+HttpOnly cookie ``SESSION_COOKIE``, which ``central.api.auth_session`` turns into a bearer token.
 """
 
 from __future__ import annotations
@@ -9,15 +13,18 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from central.clock import Clock
-from central.models import ApiToken
+from central.models import ApiToken, LoginSession, User
 
 TOKEN_PREFIX = "gw_"
+SESSION_PREFIX = "gws_"
+SESSION_COOKIE = "gridwatch_session"
 
 
 class Role(str, Enum):
@@ -58,9 +65,33 @@ def check_department(role: Role, department: str | None) -> None:
 
 
 def authenticate(session: Session, token: str) -> Principal | None:
-    """The principal a token stands for, or None when it is unknown or revoked."""
-    row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token),
-                                                   ApiToken.revoked_at.is_(None)))
+    """The principal a token stands for, or None when it is unknown, revoked or expired."""
+    if token.startswith(SESSION_PREFIX):
+        return _session_principal(session, token)
+    row = api_token_row(session, token)
     if row is None:
         return None
     return Principal(name=row.name, role=Role(row.role), department=row.department)
+
+
+def api_token_row(session: Session, token: str) -> ApiToken | None:
+    return session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token),
+                                                   ApiToken.revoked_at.is_(None)))
+
+
+def _session_principal(session: Session, token: str) -> Principal | None:
+    """A live login session's holder: its user (if not disabled) or its API token (if not revoked)."""
+    row = session.execute(
+        sa.select(User, ApiToken).select_from(LoginSession)
+        .outerjoin(User, LoginSession.user_id == User.id)
+        .outerjoin(ApiToken, LoginSession.api_token_id == ApiToken.id)
+        .where(LoginSession.token_hash == hash_token(token), LoginSession.revoked_at.is_(None),
+               LoginSession.expires_at > datetime.now(UTC))).first()
+    if row is None:
+        return None
+    user, api_token = row.tuple()
+    if user is not None and user.disabled_at is None:
+        return Principal(name=user.username, role=Role(user.role), department=user.department)
+    if api_token is not None and api_token.revoked_at is None:
+        return Principal(name=api_token.name, role=Role(api_token.role), department=api_token.department)
+    return None

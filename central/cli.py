@@ -1,17 +1,22 @@
-"""``gridwatch-central``: serve the API and ingest, check a configuration file, create API tokens."""
+"""``gridwatch-central``: serve the API, console and ingest; check a configuration file; create API tokens
+and console users; export reviewed evidence as a training dataset."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
 
+from central.accounts import AccountError, create_user
 from central.app import create_app
 from central.auth import Role, check_department, create_token
 from central.clock import SystemClock
 from central.config import CentralConfig, load_config, with_overrides
+from central.dataset import DatasetError, export_dataset
 from central.db import make_engine, migrate, session_factory
 from central.services import build_services
 from contract.logs import configure_logging
@@ -68,6 +73,75 @@ def create_token_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(username: str) -> str:
+    """From the terminal (asked twice), or the first line of stdin when that is not a terminal."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"password for {username}: ")
+    if getpass.getpass("again: ") != first:
+        raise AccountError("the two passwords differ")
+    return first
+
+
+def create_user_command(args: argparse.Namespace) -> int:
+    config = _config_of(args)
+    role = Role(args.role)
+    if args.department and config.departments and config.department(args.department) is None:
+        known = ", ".join(d.id for d in config.departments)
+        print(f"unknown department {args.department!r}; known: {known}", file=sys.stderr)
+        return 2
+    engine = make_engine(config.database_url)
+    try:
+        password = _read_password(args.username)
+        migrate(engine)
+        with session_factory(engine).begin() as session:
+            create_user(session, args.username, password, role, args.department)
+    except AccountError as err:
+        print(f"create-user: {err}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"created user {args.username} with role {role.value}"
+          f"{' in ' + args.department if args.department else ''}", file=sys.stderr)
+    return 0
+
+
+def _date(text: str) -> datetime:
+    """An ISO 8601 date or time; without a zone it is UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time (e.g. 2026-05-01)") from err
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from err
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
+    return value
+
+
+def export_dataset_command(args: argparse.Namespace) -> int:
+    config = _config_of(args)
+    services = build_services(config, with_ingest=False)
+    try:
+        migrate(services.engine)
+        with services.sessions() as session:
+            summary = export_dataset(session, services.media, args.out, since=args.since,
+                                     val_fraction=args.val_fraction, progress=not args.no_progress)
+    except DatasetError as err:
+        print(f"export-dataset: {err}", file=sys.stderr)
+        return 1
+    finally:
+        services.close()
+    print(f"wrote {args.out / 'data.yaml'}: {summary}")
+    return 0
+
+
 def _storage_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="central configuration file (YAML)")
     parser.add_argument("--db", help="database URL (default: SQLite file in the data dir)")
@@ -97,6 +171,23 @@ def build_parser() -> argparse.ArgumentParser:
     token_parser.add_argument("--department", help="the department id, for department tokens")
     token_parser.add_argument("--name", help="who or what holds the token (shown in the audit log)")
     token_parser.set_defaults(handler=create_token_command)
+
+    user_parser = commands.add_parser("create-user", help="add a console user; the password is read from the "
+                                      "terminal, or from the first line of stdin")
+    _storage_flags(user_parser)
+    user_parser.add_argument("--username", required=True)
+    user_parser.add_argument("--role", required=True, choices=["admin", "operator", "department"])
+    user_parser.add_argument("--department", help="the department id, for department staff")
+    user_parser.set_defaults(handler=create_user_command)
+
+    export_parser = commands.add_parser("export-dataset", help="write reviewed evidence as an Ultralytics YOLO "
+                                        "dataset (images/, labels/, data.yaml)")
+    _storage_flags(export_parser)
+    export_parser.add_argument("--out", type=Path, required=True, help="a new or empty folder, or an earlier export")
+    export_parser.add_argument("--since", type=_date, help="only tickets reviewed since (ISO 8601 date or time)")
+    export_parser.add_argument("--val-fraction", type=_fraction, default=0.2, help="share of tickets for validation")
+    export_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    export_parser.set_defaults(handler=export_dataset_command)
     return parser
 
 

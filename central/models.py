@@ -212,3 +212,52 @@ class Camera(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     device: Mapped[Device] = relationship(back_populates="cameras")
+
+
+class User(Base):
+    """A person who logs in to the console; the password is kept only as a scrypt hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    department: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class LoginSession(Base):
+    """A login: a random token (hash stored) for a user, or for an API token presented once at login."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    api_token_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("api_tokens.id", ondelete="CASCADE"),
+                                                     index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ReviewLabel(Base):
+    """A person's verdict on a ticket's evidence: confirmed, false alarm (with its cause) or withdrawn.
+
+    One row per reviewing action; the newest row of a ticket is its current verdict.
+    """
+
+    __tablename__ = "review_labels"
+    __table_args__ = (sa.Index("ix_review_labels_ticket_at", "ticket_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("tickets.id"))
+    verdict: Mapped[str] = mapped_column(sa.String(16))
+    cause: Mapped[str | None] = mapped_column(sa.String(32))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from central.auth import Principal, Role
 from central.models import AuditEntry, Ticket
+from central.reviews import Verdict, record_review
 from central.routing import Router
 
 
@@ -63,6 +64,8 @@ class Transition:
     roles: frozenset[Role]
     needs_comment: bool = False
     needs_duplicate_of: bool = False
+    review: Verdict | None = None
+    """The review label this action puts on the ticket's evidence (``central.reviews``), if any."""
 
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -71,14 +74,19 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.send_back, Status.dispatched, Status.new, _DEPT, needs_comment=True),
     Transition(Action.accept, Status.dispatched, Status.accepted, _DEPT),
     Transition(Action.start, Status.accepted, Status.in_progress, _DEPT),
-    Transition(Action.resolve, Status.in_progress, Status.resolved, _DEPT, needs_comment=True),
-    Transition(Action.close, Status.resolved, Status.closed, _STAFF),
+    Transition(Action.resolve, Status.in_progress, Status.resolved, _DEPT, needs_comment=True,
+               review=Verdict.confirmed),
+    Transition(Action.close, Status.resolved, Status.closed, _STAFF, review=Verdict.confirmed),
     Transition(Action.reopen, Status.resolved, Status.reopened, _STAFF, needs_comment=True),
     Transition(Action.reopen, Status.closed, Status.reopened, _STAFF, needs_comment=True),
-    Transition(Action.reopen, Status.rejected, Status.reopened, _STAFF, needs_comment=True),
-    Transition(Action.reject, Status.new, Status.rejected, _STAFF, needs_comment=True),
-    Transition(Action.reject, Status.dispatched, Status.rejected, _STAFF, needs_comment=True),
-    Transition(Action.reject, Status.reopened, Status.rejected, _STAFF, needs_comment=True),
+    Transition(Action.reopen, Status.rejected, Status.reopened, _STAFF, needs_comment=True,
+               review=Verdict.withdrawn),
+    Transition(Action.reject, Status.new, Status.rejected, _STAFF, needs_comment=True,
+               review=Verdict.false_alarm),
+    Transition(Action.reject, Status.dispatched, Status.rejected, _STAFF, needs_comment=True,
+               review=Verdict.false_alarm),
+    Transition(Action.reject, Status.reopened, Status.rejected, _STAFF, needs_comment=True,
+               review=Verdict.false_alarm),
     Transition(Action.mark_duplicate, Status.new, Status.duplicate, _STAFF, needs_duplicate_of=True),
     Transition(Action.mark_duplicate, Status.dispatched, Status.duplicate, _STAFF, needs_duplicate_of=True),
     Transition(Action.mark_duplicate, Status.reopened, Status.duplicate, _STAFF, needs_duplicate_of=True),
@@ -164,6 +172,8 @@ def apply_action(ctx: WorkflowContext, ticket: Ticket, principal: Principal, req
     ticket.status = row.target.value
     ticket.updated_at = ctx.now
     ctx.session.add(entry)
+    if row.review is not None:
+        record_review(ctx.session, ticket.id, row.review, row.action.value, principal, comment, ctx.now)
     return entry
 
 

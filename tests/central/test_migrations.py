@@ -19,4 +19,4 @@ def test_migrated_schema_matches_the_models(services: Services) -> None:
 def test_migrating_twice_is_harmless(services: Services) -> None:
     migrate(services.engine)
     with services.engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
+        assert MigrationContext.configure(connection).get_current_revision() == "0002"

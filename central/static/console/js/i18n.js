@@ -1,0 +1,75 @@
+// Labels in one JSON file per language (i18n/en.json, i18n/zh.json). The default follows the
+// browser's languages; a choice made with the switch is remembered in localStorage.
+
+export const LANGUAGES = ["zh", "en"];
+const STORE_KEY = "gridwatch-lang";
+let current = "en";
+let table = {};
+let fallback = {};
+
+function preferred() {
+  const saved = localStorage.getItem(STORE_KEY);
+  if (LANGUAGES.includes(saved)) return saved;
+  for (const tag of navigator.languages || [navigator.language || "en"]) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (LANGUAGES.includes(base)) return base;
+  }
+  return "en";
+}
+
+async function load(lang) {
+  const response = await fetch(`/console/i18n/${lang}.json`, { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`cannot load the ${lang} labels: ${response.status}`);
+  return response.json();
+}
+
+export async function initI18n() {
+  fallback = await load("en");
+  await setLanguage(preferred(), { remember: false });
+}
+
+export async function setLanguage(lang, { remember = true } = {}) {
+  table = lang === "en" ? fallback : await load(lang);
+  current = lang;
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  if (remember) localStorage.setItem(STORE_KEY, lang);
+}
+
+export const language = () => current;
+
+// t("queue.count", {n: 3}) -> "3 tickets"; a missing key shows itself, so gaps are visible.
+export function t(key, vars = {}) {
+  const text = table[key] ?? fallback[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+// An enum value's label (status.new, type.dust ...), or the value itself when there is none.
+export function label(group, value) {
+  if (value === null || value === undefined) return "";
+  const key = `${group}.${value}`;
+  return table[key] ?? fallback[key] ?? String(value).replaceAll("_", " ");
+}
+
+const locale = () => (current === "zh" ? "zh-CN" : "en-GB");
+
+export function formatTime(iso, { seconds = false } = {}) {
+  if (!iso) return "";
+  const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" };
+  if (seconds) options.second = "2-digit";
+  return new Intl.DateTimeFormat(locale(), options).format(new Date(iso));
+}
+
+export function formatAgo(iso, now = Date.now()) {
+  if (!iso) return "";
+  const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
+  const units = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+  const format = new Intl.RelativeTimeFormat(locale(), { numeric: "auto" });
+  for (const [unit, size] of units) {
+    if (Math.abs(seconds) >= size || unit === "second") return format.format(Math.trunc(seconds / size), unit);
+  }
+  return "";
+}
+
+export function formatNumber(value, digits = 1) {
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
+}

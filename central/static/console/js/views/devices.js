@@ -1,0 +1,55 @@
+// Edge devices: online or offline (the MQTT last will), version, last seen, undelivered events.
+
+import { api } from "../api.js";
+import { clear, h } from "../dom.js";
+import { formatAgo, formatTime, label, t } from "../i18n.js";
+
+const REFRESH_MS = 5000;
+
+export function mountDevices(root) {
+  let alive = true;
+  let timer = null;
+  const body = h("div", { id: "devices" }, h("p", { class: "muted" }, t("loading")));
+  const stamp = h("p", { class: "muted" });
+
+  function row(device) {
+    const streaming = device.cameras.filter((c) => c.state === "streaming").length;
+    return h("div", { class: `row device-row state-${device.state}`, role: "row", dataset: { deviceId: device.device_id } },
+      h("span", { class: "cell", role: "cell" }, h("strong", {}, device.device_id)),
+      h("span", { class: "cell", role: "cell" }, h("span", { class: `badge device-${device.state}` }, label("device_state", device.state))),
+      h("span", { class: "cell", role: "cell" }, device.version || "—"),
+      h("span", { class: "cell", role: "cell", title: formatTime(device.last_seen_at, { seconds: true }) },
+        formatAgo(device.last_seen_at), h("small", {}, formatTime(device.last_seen_at, { seconds: true }))),
+      h("span", { class: "cell", role: "cell" }, t("device.cameras_streaming", { streaming, total: device.cameras.length })),
+      h("span", { class: `cell${device.outbox_pending ? " late" : ""}`, role: "cell" }, t("device.pending", { n: device.outbox_pending })));
+  }
+
+  async function load() {
+    let devices;
+    try {
+      devices = await api("/api/v1/devices");
+    } catch (error) {
+      if (alive) clear(body, h("p", { class: "error" }, error.message));
+      return;
+    }
+    if (!alive) return;
+    const online = devices.filter((d) => d.state === "online").length;
+    clear(body, devices.length
+      ? [h("p", { class: "muted" }, t("device.summary", { online, total: devices.length })),
+        h("div", { class: "table devices", role: "table" },
+          h("div", { class: "row head", role: "row" }, ["device", "state", "version", "last_seen", "cameras", "pending"]
+            .map((key) => h("span", { class: "cell", role: "columnheader" }, t(`device.col.${key}`)))),
+          devices.map(row))]
+      : h("p", { class: "empty" }, t("device.none")));
+    stamp.textContent = t("updated", { at: formatTime(new Date().toISOString(), { seconds: true }) });
+  }
+
+  async function loop() {
+    await load();
+    if (alive) timer = setTimeout(loop, REFRESH_MS);
+  }
+
+  clear(root, h("section", { class: "devices-page" }, h("div", { class: "page-head" }, h("h1", {}, t("nav.devices")), stamp), body));
+  loop();
+  return () => { alive = false; clearTimeout(timer); };
+}
