@@ -14,7 +14,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 from edge.config import CameraConfig, EdgeConfig
 from edge.detector import Detector
 from edge.health import CameraHealthTracker
+from edge.live import LiveService
 from edge.pipeline import CameraContext, CameraPipeline
+from edge.rpc import LoopThread, RpcServer
 from edge.runtime import Publishing, evidence_writer, media_store
 
 log = structlog.get_logger(__name__)
@@ -25,17 +27,22 @@ class Agent:
         self.config = config
         self.health = [CameraHealthTracker(c.id, c.name, c.district) for c in config.cameras]
         self.publishing = Publishing(config, media_store(config), self.health)
+        self.loop = LoopThread("live")  # RPC handlers and WebRTC peers
+        self.live = LiveService(config.live, self.health, self.loop)
+        self.live.register(RpcServer(self.publishing.link, self.loop))
         self._threads: list[threading.Thread] = []
 
     def run(self, stop: threading.Event) -> None:
         """Block until ``stop`` is set; pending events stay in the outbox for the next start."""
         log.info("agent starting", device=self.config.device_id, cameras=len(self.config.cameras))
+        self.loop.start()
         self.publishing.start()
         try:
             context = CameraContext(
                 device_id=self.config.device_id, detector=Detector(self.config.model),
                 tracker_yaml=self.config.model.tracker,
                 evidence=evidence_writer(self.config, self.publishing.store), sink=self.publishing.put,
+                state_dir=self.config.storage.dir / "rules",
             )
             for camera, health in zip(self.config.cameras, self.health):
                 thread = threading.Thread(
@@ -48,13 +55,14 @@ class Agent:
         finally:
             for thread in self._threads:
                 thread.join(timeout=15)
+            self.live.stop()
+            self.loop.stop()
             pending = self.publishing.outbox.count()
             self.publishing.stop()
             log.info("agent stopped", device=self.config.device_id, outbox_pending=pending)
 
-    @staticmethod
     def _supervise(
-        camera: CameraConfig, health: CameraHealthTracker, context: CameraContext, stop: threading.Event
+        self, camera: CameraConfig, health: CameraHealthTracker, context: CameraContext, stop: threading.Event
     ) -> None:
         def crashed(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
@@ -65,6 +73,9 @@ class Agent:
             wait=wait_exponential_jitter(initial=1, max=60), sleep=stop.wait,
             retry=retry_if_exception_type(Exception), before_sleep=crashed,
         )
+        feed = self.live.feed(camera.id)
         for attempt in retrying:
             with attempt:
-                CameraPipeline(camera, context, health).run(stop, live=True)
+                pipeline = CameraPipeline(camera, context, health)
+                feed.attach(pipeline.ring)
+                pipeline.run(stop, live=True, on_frame=feed.frame_analysed)

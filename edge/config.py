@@ -68,6 +68,31 @@ class ReaderConfig(StrictModel):
     keyframes_only: bool = Field(default=False, description="Decode keyframes only: cheapest, coarsest sampling.")
 
 
+class TurnConfig(StrictModel):
+    urls: list[str] = Field(min_length=1, description="turn:host:3478 or turns:host:5349 URLs of one TURN server.")
+    username: str
+    credential: str
+
+
+class LiveConfig(StrictModel):
+    """Live view over WebRTC: the central service forwards a browser's offer; the edge answers."""
+
+    mode: Literal["auto", "passthrough", "reencode"] = Field(
+        default="auto",
+        description="passthrough sends the camera's own H.264 (cheapest); reencode decodes once per camera and "
+        "encodes per viewer; auto passes through unless the stream has B-frames, which browsers cannot play.",
+    )
+    max_viewers: int = Field(default=4, ge=0, description="Viewers of all cameras of this box at once.")
+    stun_urls: list[str] = Field(default_factory=list, description="stun:host:port URLs, to find the box's public address.")
+    turn: TurnConfig | None = Field(default=None, description="A TURN relay, for boxes whose NAT blocks direct media.")
+    peer_timeout_s: float = Field(default=5.0, gt=0,
+                                  description="A viewer whose browser has sent no report for this long is closed.")
+    connect_timeout_s: float = Field(default=15.0, gt=0,
+                                     description="A viewer that has not connected this long after its offer is closed.")
+    max_stale_s: float = Field(default=5.0, gt=0,
+                               description="A camera with no packet for this long counts as unavailable.")
+
+
 class Location(StrictModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -129,6 +154,7 @@ class EdgeConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     cameras: list[CameraConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

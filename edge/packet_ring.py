@@ -6,6 +6,10 @@ costs almost nothing and keeps the evidence bit-identical to what the camera sen
 The ring outlives the reader's connections: a reconnect opens a new input container whose
 stream may differ (new SPS/PPS, timestamps restarting), so packets are grouped by *segment*
 (one input stream) and a clip only ever uses one segment.
+
+Live view subscribes to the ring (``subscribe``): it gets the packets since the newest keyframe
+at once, so a new viewer starts without waiting for the camera's next keyframe, then every new
+packet, handed over under the ring's lock so that nothing is lost or repeated in between.
 """
 
 from __future__ import annotations
@@ -16,13 +20,17 @@ import os
 import statistics
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import structlog
 from av.container import OutputContainer
 from av.video.stream import VideoStream
+
+log = structlog.get_logger(__name__)
 
 MUX_OPTIONS = {"movflags": "+faststart"}  # index first, so a browser can seek before the download ends
 
@@ -40,10 +48,16 @@ class _Segment:
         self.time_base: Fraction = source.time_base or Fraction(1, 90000)
         self._holder: OutputContainer = av.open(io.BytesIO(), "w", format="mp4")
         self.template = self._holder.add_stream_from_template(source)
+        self.codec = str(source.codec_context.name)  # the decoder's name ("h264"); the template's is an encoder's
+
+    @property
+    def extradata(self) -> bytes | None:
+        """The codec's out-of-band parameters (for H.264 from RTSP: SPS and PPS in Annex B form)."""
+        return self.template.codec_context.extradata
 
 
 @dataclass(frozen=True, slots=True)
-class _Stored:
+class StoredPacket:
     """An encoded packet copied out of FFmpeg's buffers, with its arrival time ``ts``."""
 
     data: bytes
@@ -53,6 +67,9 @@ class _Stored:
     keyframe: bool
     ts: float
     segment: _Segment
+
+
+PacketListener = Callable[[StoredPacket], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +92,9 @@ class PacketRing:
             raise ValueError(f"PacketRing seconds must be > 0, got {seconds}")
         self.seconds = seconds
         self._lock = threading.Lock()
-        self._packets: deque[_Stored] = deque()
+        self._packets: deque[StoredPacket] = deque()
         self._segment: _Segment | None = None
+        self._listeners: list[PacketListener] = []
 
     def push(self, packet: av.Packet, ts: float) -> None:
         """Keep a copy of ``packet`` (a video packet whose stream is the muxing template)."""
@@ -84,9 +102,36 @@ class PacketRing:
             return  # demux's end-of-stream flush packet
         with self._lock:
             segment = self._segment_of(packet.stream)
-            self._packets.append(_Stored(bytes(packet), packet.pts, packet.dts, packet.duration or 0,
-                                         packet.is_keyframe, ts, segment))
+            stored = StoredPacket(bytes(packet), packet.pts, packet.dts, packet.duration or 0,
+                                  packet.is_keyframe, ts, segment)
+            self._packets.append(stored)
             self._trim(ts - self.seconds)
+            for listener in self._listeners:
+                try:
+                    listener(stored)
+                except Exception:  # a live viewer's fault must never cost the evidence its packets
+                    log.exception("packet listener failed", listener=getattr(listener, "__qualname__", "?"))
+
+    def subscribe(self, listener: PacketListener) -> list[StoredPacket]:
+        """Call ``listener`` with every packet pushed from now on (on the pusher's thread, under the
+        ring's lock: it must only hand the packet on); returns the packets of the newest segment since
+        its last keyframe, which the listener will not be given again."""
+        with self._lock:
+            self._listeners.append(listener)
+            newest = self._packets[-1].segment if self._packets else None
+            backlog: list[StoredPacket] = []
+            for stored in reversed(self._packets):
+                if stored.segment is not newest:
+                    break
+                backlog.append(stored)
+                if stored.keyframe:
+                    return backlog[::-1]
+            return []
+
+    def unsubscribe(self, listener: PacketListener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     @property
     def newest_ts(self) -> float | None:
@@ -119,7 +164,7 @@ class PacketRing:
         while packets and (packets[0].ts < cutoff or not packets[0].keyframe):
             packets.popleft()
 
-    def _select(self, start_ts: float, end_ts: float) -> list[_Stored]:
+    def _select(self, start_ts: float, end_ts: float) -> list[StoredPacket]:
         segment = next((p.segment for p in reversed(self._packets) if p.ts <= end_ts), None)
         span = [p for p in self._packets if p.segment is segment and p.ts <= end_ts]
         keys = [i for i, p in enumerate(span) if p.keyframe]
@@ -129,7 +174,7 @@ class PacketRing:
         return span[before[-1] if before else keys[0]:]
 
 
-def _remux(packets: list[_Stored], path: Path, start_ts: float) -> float:
+def _remux(packets: list[StoredPacket], path: Path, start_ts: float) -> float:
     """Write ``packets`` (one segment, starting at a keyframe) as an MP4 that is shown from
     ``start_ts``; returns its duration."""
     segment = packets[0].segment
@@ -155,7 +200,7 @@ def _remux(packets: list[_Stored], path: Path, start_ts: float) -> float:
     return float(end * segment.time_base)
 
 
-def _rebase(packets: list[_Stored]) -> list[_Timing]:
+def _rebase(packets: list[StoredPacket]) -> list[_Timing]:
     """Timestamps that start at 0 and strictly increase in decode order.
 
     RTSP may deliver packets without timestamps (FFmpeg's RTP demuxer leaves the first ones
@@ -175,7 +220,7 @@ def _rebase(packets: list[_Stored]) -> list[_Timing]:
     return timings
 
 
-def _typical_duration(packets: list[_Stored]) -> int:
+def _typical_duration(packets: list[StoredPacket]) -> int:
     durations = [p.duration for p in packets if p.duration > 0]
     if durations:
         return int(statistics.median(durations))

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -37,7 +39,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         client.stop()
 
 
-router = APIRouter(prefix="/api/v1", tags=["live"], lifespan=_lifespan)
+router = APIRouter(tags=["live"], lifespan=_lifespan)
+STATIC = PathLib(__file__).resolve().parents[1] / "static"
 
 CameraId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 DeviceQuery = Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_.-]+$",
@@ -91,12 +94,12 @@ def get_rpc(request: Request) -> RpcClient:
 RpcDep = Annotated[RpcClient, Depends(get_rpc)]
 
 
-@router.get("/live/settings", response_model=LiveSettings, summary="What a browser needs before its offer")
+@router.get("/api/v1/live/settings", response_model=LiveSettings, summary="What a browser needs before its offer")
 def live_settings(_principal: Staff, services: ServicesDep) -> LiveSettings:
     return LiveSettings(ice_servers=services.config.live.ice_servers)
 
 
-@router.post("/cameras/{camera_id}/webrtc", response_model=AnswerOut, responses=_ERRORS,
+@router.post("/api/v1/cameras/{camera_id}/webrtc", response_model=AnswerOut, responses=_ERRORS,
              summary="Open a camera's live view: send a WebRTC offer, get the edge's answer")
 async def open_live_view(camera_id: CameraId, offer: OfferIn, _principal: Staff, services: ServicesDep,
                          rpc: RpcDep, device_id: DeviceQuery = None) -> AnswerOut:
@@ -106,7 +109,7 @@ async def open_live_view(camera_id: CameraId, offer: OfferIn, _principal: Staff,
                      mode=answer["mode"], ice_servers=services.config.live.ice_servers)
 
 
-@router.delete("/cameras/{camera_id}/webrtc/{session_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/api/v1/cameras/{camera_id}/webrtc/{session_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=_ERRORS, summary="Close a live view now (the edge also notices a closed tab by itself)")
 async def close_live_view(camera_id: CameraId, session_id: Annotated[str, Path(max_length=64, pattern=r"^[\w-]+$")],
                           _principal: Staff, services: ServicesDep, rpc: RpcDep,
@@ -116,7 +119,7 @@ async def close_live_view(camera_id: CameraId, session_id: Annotated[str, Path(m
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/cameras/{camera_id}/snapshot", response_class=Response, responses={
+@router.get("/api/v1/cameras/{camera_id}/snapshot", response_class=Response, responses={
     200: {"content": {"image/jpeg": {}}, "description": "The camera's latest analysed frame"}, **_ERRORS},
     summary="The camera's latest frame as a JPEG, fetched from its edge")
 async def snapshot(camera_id: CameraId, _principal: Staff, services: ServicesDep, rpc: RpcDep,
@@ -125,6 +128,17 @@ async def snapshot(camera_id: CameraId, _principal: Staff, services: ServicesDep
     answer = await _ask(rpc, device, SNAPSHOT, SnapshotRequest(camera_id=camera_id))
     return Response(base64.b64decode(answer["jpeg_base64"]), media_type="image/jpeg",
                     headers={"Cache-Control": "no-store"})
+
+
+@router.get("/live", include_in_schema=False)
+def live_page() -> FileResponse:
+    """A self-contained page: token, camera, video (the console will embed live view later)."""
+    return FileResponse(STATIC / "live.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/live/live.js", include_in_schema=False)
+def live_script() -> FileResponse:
+    return FileResponse(STATIC / "live.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 async def _device_of(services: Services, camera_id: str, device_id: str | None) -> str:

@@ -1,0 +1,193 @@
+"""One camera's live source, shared by all its viewers: the ring's packets, fanned out on the loop.
+
+The feed subscribes to the camera's ``PacketRing`` when its first viewer arrives and unsubscribes
+when the last one leaves, so a camera nobody watches costs nothing here. It chooses the mode then
+(``live.mode``; ``auto`` passes the camera's H.264 through unless it cannot be played as it is)
+and keeps it until the source stops. The ring's listener runs on the reader's thread and only
+schedules the packet onto the loop; everything else happens on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import av
+import structlog
+from aiortc.mediastreams import MediaStreamTrack
+
+from contract.rpc import ErrorCode
+from contract.status import CameraState
+from edge.config import LiveConfig
+from edge.frames import Frame
+from edge.health import CameraHealthTracker
+from edge.live.decoder import Decoder
+from edge.live.h264 import passthrough_problem, with_parameter_sets
+from edge.live.tracks import VIDEO_CLOCK, VIDEO_TIME_BASE, FrameTrack, PacketTrack, Unit
+from edge.packet_ring import PacketRing, StoredPacket
+from edge.rpc import RpcError
+
+log = structlog.get_logger(__name__)
+
+MAX_GOP_UNITS = 1000
+"""Frames kept from the newest keyframe on for the next viewer (a minute at 15 fps);
+a longer GOP is dropped and its next viewer waits for a keyframe instead."""
+MAX_VIEWER_QUEUE = 300
+FRAME_TICKS = VIDEO_CLOCK // 30
+"""aiortc's encoders run at a 1/30 s time base: re-encoded frames get timestamps on that grid,
+one slot apart at least, so that no two frames of one viewer share a timestamp."""
+
+
+class CameraFeed:
+    def __init__(self, camera_id: str, health: CameraHealthTracker, settings: LiveConfig,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.camera_id = camera_id
+        self._health = health
+        self._settings = settings
+        self._loop = loop
+        self._log = log.bind(camera=camera_id)
+        self._ring: PacketRing | None = None
+        self._tracks: set[MediaStreamTrack] = set()
+        self.mode: str | None = None  # "passthrough" | "reencode" while the source runs
+        self._segment: object = None
+        self._gop: list[Unit] = []
+        self._decoder: Decoder | None = None
+        self._last_frame: av.VideoFrame | None = None
+        self._last_pts = -FRAME_TICKS
+        self._started_at = 0.0
+        self.latest: Frame | None = None
+        """The newest frame analysis sampled, for snapshots (written by the camera's thread)."""
+
+    # --- any thread ---------------------------------------------------------------------------
+
+    def attach(self, ring: PacketRing) -> None:
+        """The camera's pipeline (re)started with this ring."""
+        self._loop.call_soon_threadsafe(self._attach, ring)
+
+    def frame_analysed(self, frame: Frame) -> None:
+        self.latest = frame
+
+    def _listen(self, packet: StoredPacket) -> None:
+        """Called by the ring on the reader's thread: hand over, nothing more."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_packet, packet)
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def check_available(self) -> None:
+        """RpcError(camera_unavailable) unless the camera is streaming and has sent packets lately."""
+        state = self._health.state
+        if state is not CameraState.streaming:
+            raise RpcError(ErrorCode.camera_unavailable, f"camera '{self.camera_id}' is not streaming "
+                           f"(state: {state.value}); the edge keeps reconnecting to it")
+        newest = self._ring.newest_ts if self._ring else None
+        if newest is None or time.time() - newest > self._settings.max_stale_s:
+            silent = "has sent nothing yet" if newest is None else f"has sent nothing for {time.time() - newest:.0f} s"
+            raise RpcError(ErrorCode.camera_unavailable, f"camera '{self.camera_id}' {silent}")
+
+    def open_track(self) -> MediaStreamTrack:
+        """A track for a new viewer, starting the source if it is the first."""
+        if self._ring is None:
+            raise RpcError(ErrorCode.camera_unavailable, f"camera '{self.camera_id}' has not started yet")
+        if not self._tracks:
+            backlog = self._ring.subscribe(self._listen)
+            try:
+                self._start(backlog)
+            except RpcError:
+                self._ring.unsubscribe(self._listen)
+                raise
+        track: MediaStreamTrack
+        if self.mode == "passthrough":
+            track = PacketTrack(MAX_VIEWER_QUEUE)
+            track.start(self._gop)
+        else:
+            track = FrameTrack()
+            if self._last_frame is not None:
+                track.put(self._last_frame)
+        self._tracks.add(track)
+        return track
+
+    def close_track(self, track: MediaStreamTrack) -> None:
+        track.stop()
+        self._tracks.discard(track)
+        if not self._tracks and self.mode is not None:
+            self._stop("no viewers left")
+
+    def stop(self) -> None:
+        for track in list(self._tracks):
+            self.close_track(track)
+
+    def _start(self, backlog: list[StoredPacket]) -> None:
+        problem = passthrough_problem(backlog)
+        mode = self._settings.mode
+        if mode == "passthrough" and problem and backlog:
+            raise RpcError(ErrorCode.unsupported, f"camera '{self.camera_id}': {problem}; live.mode "
+                           "passthrough cannot show it (use auto or reencode)")
+        self.mode = "reencode" if mode == "reencode" or (mode == "auto" and problem and backlog) else "passthrough"
+        self._segment = backlog[0].segment if backlog else None
+        self._started_at, self._last_pts = time.time(), -FRAME_TICKS
+        if self.mode == "passthrough":
+            self._gop = [self._unit(p) for p in backlog]
+        else:
+            self._decoder = Decoder(self.camera_id, self._decoded)
+            self._decoder.start(backlog)
+        self._log.info("live source started", mode=self.mode, backlog=len(backlog),
+                       why_not_passthrough=problem if self.mode == "reencode" else None)
+
+    def _stop(self, reason: str) -> None:
+        if self._ring is not None:
+            self._ring.unsubscribe(self._listen)
+        if self._decoder is not None:
+            self._decoder.stop()
+            self._decoder = None
+        self._log.info("live source stopped", mode=self.mode, reason=reason)
+        self.mode, self._segment, self._gop, self._last_frame = None, None, [], None
+
+    def _attach(self, ring: PacketRing) -> None:
+        if self._ring is not None and self.mode is not None:
+            self._ring.unsubscribe(self._listen)
+            ring.subscribe(self._listen)  # its backlog is from before the restart: not wanted
+        self._ring = ring
+
+    def _on_packet(self, packet: StoredPacket) -> None:
+        if self.mode is None:
+            return  # scheduled before the source stopped
+        if packet.segment is not self._segment:
+            self._segment = packet.segment
+            self._gop = []
+            for track in self._tracks:
+                if isinstance(track, PacketTrack):
+                    track.resync()
+        if self._decoder is not None:
+            self._decoder.put(packet)
+            return
+        unit = self._unit(packet)
+        if unit.keyframe:
+            self._gop = [unit]
+        elif self._gop and len(self._gop) < MAX_GOP_UNITS:
+            self._gop.append(unit)
+        else:
+            self._gop = []
+        for track in self._tracks:
+            track.put(unit)  # type: ignore[attr-defined]
+
+    def _unit(self, packet: StoredPacket) -> Unit:
+        data = with_parameter_sets(packet.data, packet.segment.extradata) if packet.keyframe else packet.data
+        return Unit(data, packet.keyframe, packet.ts)
+
+    def _decoded(self, frame: av.VideoFrame) -> None:
+        """From the decoder's thread."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_frame, frame)
+
+    def _on_frame(self, frame: av.VideoFrame) -> None:
+        if self.mode != "reencode":
+            return
+        slot = round((time.time() - self._started_at) * 30) * FRAME_TICKS
+        frame.pts = max(slot, self._last_pts + FRAME_TICKS)
+        frame.time_base = VIDEO_TIME_BASE
+        self._last_pts = frame.pts
+        self._last_frame = frame
+        for track in self._tracks:
+            track.put(frame)  # type: ignore[attr-defined]
+
