@@ -54,7 +54,7 @@ export function mountCameras(root, context) {
         h("span", { class: `badge camera-${state}` }, label("camera_state", state))),
       h("p", { class: "muted small" }, camera.camera_id),
       h("dl", { class: "health" },
-        h("dt", {}, t("camera.fps")), h("dd", {}, `${formatNumber(camera.fps)} / ${formatNumber(camera.analysis_fps)}`),
+        h("dt", {}, t("camera.fps")), h("dd", {}, t("camera.fps_value", { fps: formatNumber(camera.fps), analysed: formatNumber(camera.analysis_fps) })),
         h("dt", {}, t("camera.last_frame")), h("dd", { title: formatTime(camera.last_frame_at, { seconds: true }) },
           camera.last_frame_at ? formatAgo(camera.last_frame_at) : "—"),
         h("dt", {}, t("camera.reconnects")), h("dd", {}, String(camera.reconnects))),

@@ -13,15 +13,16 @@ export function mountDevices(root) {
   const stamp = h("p", { class: "muted" });
 
   function row(device) {
-    const streaming = device.cameras.filter((c) => c.state === "streaming").length;
+    // an offline device's cameras keep their last reported state, which no longer holds
+    const streaming = device.state === "online" ? device.cameras.filter((c) => c.state === "streaming").length : 0;
+    const cell = (key, ...content) => h("span", { class: "cell", role: "cell", dataset: { label: t(`device.col.${key}`) } }, ...content);
     return h("div", { class: `row device-row state-${device.state}`, role: "row", dataset: { deviceId: device.device_id } },
-      h("span", { class: "cell", role: "cell" }, h("strong", {}, device.device_id)),
-      h("span", { class: "cell", role: "cell" }, h("span", { class: `badge device-${device.state}` }, label("device_state", device.state))),
-      h("span", { class: "cell", role: "cell" }, device.version || "—"),
-      h("span", { class: "cell", role: "cell", title: formatTime(device.last_seen_at, { seconds: true }) },
-        formatAgo(device.last_seen_at), h("small", {}, formatTime(device.last_seen_at, { seconds: true }))),
-      h("span", { class: "cell", role: "cell" }, t("device.cameras_streaming", { streaming, total: device.cameras.length })),
-      h("span", { class: `cell${device.outbox_pending ? " late" : ""}`, role: "cell" }, t("device.pending", { n: device.outbox_pending })));
+      h("span", { class: "cell name", role: "cell" }, h("strong", {}, device.device_id)),
+      h("span", { class: "cell state", role: "cell" }, h("span", { class: `badge device-${device.state}` }, label("device_state", device.state))),
+      cell("version", device.version || "—"),
+      cell("last_seen", formatAgo(device.last_seen_at), h("small", {}, formatTime(device.last_seen_at, { seconds: true }))),
+      cell("cameras", t("device.cameras_streaming", { streaming, total: device.cameras.length })),
+      cell("pending", h("span", { class: device.outbox_pending ? "late" : "" }, t("device.pending", { n: device.outbox_pending }))));
   }
 
   async function load() {
