@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 WEBRTC_OFFER = "webrtc_offer"
 WEBRTC_CLOSE = "webrtc_close"
 SNAPSHOT = "snapshot"
+APPROVE_REFERENCE = "approve_reference"
 
 MAX_SDP = 64 * 1024
 _ID = r"^[A-Za-z0-9_.-]+$"
@@ -26,6 +27,8 @@ class ErrorCode(str, Enum):
     unknown_method = "unknown_method"
     unknown_camera = "unknown_camera"
     unknown_session = "unknown_session"
+    unknown_zone = "unknown_zone"
+    """The camera has no zone of that id running the rule the request is for."""
     camera_unavailable = "camera_unavailable"
     """The camera is not streaming (dead, reconnecting) or has sent nothing recently."""
     viewer_limit = "viewer_limit"
@@ -73,6 +76,21 @@ class SnapshotReply(_Body):
     taken_at: float = Field(description="When the frame arrived at the edge, epoch seconds.")
     width: int
     height: int
+
+
+class ApproveReference(_Body):
+    """An operator judged a building change legitimate: the zone's current view becomes its reference."""
+
+    camera_id: str = Field(min_length=1, max_length=128, pattern=_ID)
+    zone_id: str = Field(min_length=1, max_length=128, pattern=_ID)
+    approved_by: str = Field(min_length=1, max_length=128)
+
+
+class ReferenceApproved(_Body):
+    ok: Literal[True] = True
+    camera_id: str
+    zone_id: str
+    reference_taken_at: float = Field(description="When the frame that is now the reference was taken, epoch seconds.")
 
 
 class RpcFailure(_Body):

@@ -16,6 +16,7 @@ from edge.detector import Detector
 from edge.health import CameraHealthTracker
 from edge.live import LiveService
 from edge.pipeline import CameraContext, CameraPipeline
+from edge.references import ReferenceApprovals
 from edge.rpc import LoopThread, RpcServer
 from edge.runtime import Publishing, evidence_writer, media_store
 
@@ -29,7 +30,10 @@ class Agent:
         self.publishing = Publishing(config, media_store(config), self.health)
         self.loop = LoopThread("live")  # RPC handlers and WebRTC peers
         self.live = LiveService(config.live, self.health, self.loop)
-        self.live.register(RpcServer(self.publishing.link, self.loop))
+        self._pipelines: dict[str, CameraPipeline] = {}
+        rpc = RpcServer(self.publishing.link, self.loop)
+        self.live.register(rpc)
+        ReferenceApprovals(self._pipelines.get).register(rpc)
         self._threads: list[threading.Thread] = []
 
     def run(self, stop: threading.Event) -> None:
@@ -77,5 +81,6 @@ class Agent:
         for attempt in retrying:
             with attempt:
                 pipeline = CameraPipeline(camera, context, health)
+                self._pipelines[camera.id] = pipeline
                 feed.attach(pipeline.ring)
                 pipeline.run(stop, live=True, on_frame=feed.frame_analysed)

@@ -10,8 +10,9 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
@@ -23,17 +24,18 @@ from edge.frames import Frame
 from edge.health import CameraHealthTracker
 from edge.packet_ring import PacketRing
 from edge.reader import Reader
-from edge.rules.registry import build_rules, zones_of
 from edge.rules.base import AnalysedFrame, Finding
+from edge.rules.registry import build_rules, zones_of
 from edge.tracking import Tracker
 
 log = structlog.get_logger(__name__)
 
 EventSink = Callable[[Event], None]
+RuleT = TypeVar("RuleT")
 
 
 def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class CameraPipeline:
         self._pending: deque[Finding] = deque()
         self.events = 0
         self.frames = 0
+        self.latest_frame: Frame | None = None
 
     def run(
         self, stop: threading.Event, *, live: bool, start_ts: float | None = None,
@@ -87,9 +90,14 @@ class CameraPipeline:
         analysed = AnalysedFrame(frame, self._tracker.update(detections, frame.image), detections)
         self.health.frame_analysed()
         self.frames += 1
+        self.latest_frame = frame
         for rule in self._rules:
             self._pending.extend(rule.update(analysed))
         self._flush(final=False)
+
+    def rule(self, zone_id: str, kind: type[RuleT]) -> RuleT | None:
+        """The rule of this kind bound to ``zone_id``, for requests that address one (reference approval)."""
+        return next((r for r in self._rules if isinstance(r, kind) and r.zone_id == zone_id), None)
 
     def close(self, ts: float) -> None:
         """The input has ended: end open episodes and send everything still waiting for its clip."""
