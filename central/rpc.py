@@ -21,6 +21,7 @@ import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel
 
@@ -99,7 +100,7 @@ class RpcClient:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         correlation = secrets.token_bytes(16)
-        properties = Properties(PacketTypes.PUBLISH)
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho has no hints here
         properties.ResponseTopic = self.reply_topic
         properties.CorrelationData = correlation
         properties.MessageExpiryInterval = math.ceil(timeout)
@@ -121,21 +122,21 @@ class RpcClient:
                         str(answer.get("error") or f"device '{device_id}' refused '{method}' without a reason"))
 
     def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: mqtt.ConnectFlags,
-                    reason: mqtt.ReasonCode, _props: Properties | None) -> None:
+                    reason: ReasonCode, _props: Properties | None) -> None:
         if reason.is_failure:
             log.error("broker refused the rpc client", broker=self._config.url, reason=str(reason))
             return
         client.subscribe([(self.reply_topic, SubscribeOptions(qos=1))])
 
     def _on_subscribe(self, _client: mqtt.Client, _userdata: object, _mid: int,
-                      reasons: list[mqtt.ReasonCode], _props: Properties | None) -> None:
+                      reasons: list[ReasonCode], _props: Properties | None) -> None:
         if any(r.is_failure for r in reasons):
             log.error("broker refused the rpc reply subscription", topic=self.reply_topic)
             return
         self._ready.set()
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: mqtt.DisconnectFlags,
-                       reason: mqtt.ReasonCode, _props: Properties | None) -> None:
+                       reason: ReasonCode, _props: Properties | None) -> None:
         self._ready.clear()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -145,13 +146,16 @@ class RpcClient:
         if waiting is None:
             log.info("rpc answer nobody waits for dropped (too late?)", topic=message.topic)
             return
+        result: dict[str, Any] | Exception
         try:
             answer = json.loads(message.payload)
-            if not isinstance(answer, dict):
-                raise ValueError(f"a JSON {type(answer).__name__}, not an object")
-            result: dict[str, Any] | Exception = answer
         except ValueError as err:
-            result = RpcFailed(ErrorCode.internal.value, f"the device's answer is not a JSON object: {err}")
+            answer = f"not JSON ({err})"
+        if isinstance(answer, dict):
+            result = answer
+        else:
+            shown = answer if isinstance(answer, str) else f"a JSON {type(answer).__name__}"
+            result = RpcFailed(ErrorCode.internal.value, f"the device's answer is {shown}, not a JSON object")
         loop, future = waiting
         loop.call_soon_threadsafe(_settle, future, result)
 

@@ -19,6 +19,7 @@ SNAPSHOT = "snapshot"
 APPROVE_REFERENCE = "approve_reference"
 
 MAX_SDP = 64 * 1024
+LiveMode = Literal["passthrough", "reencode"]
 _ID = r"^[A-Za-z0-9_.-]+$"
 
 
@@ -58,7 +59,7 @@ class WebrtcAnswer(_Body):
     sdp: str
     type: Literal["answer"] = "answer"
     session_id: str = Field(description="Names the viewing session for webrtc_close.")
-    mode: Literal["passthrough", "reencode"] = Field(
+    mode: LiveMode = Field(
         description="passthrough: the camera's own H.264; reencode: decoded and encoded again for this viewer.")
 
 

@@ -134,7 +134,7 @@ class _Reply:
         self.method = method
 
     def send(self, body: str) -> None:
-        properties = Properties(PacketTypes.PUBLISH)
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho has no hints here
         if self._correlation is not None:
             properties.CorrelationData = self._correlation
         try:

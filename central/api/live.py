@@ -24,7 +24,16 @@ from central.config import IceServer
 from central.models import Camera, Device
 from central.rpc import RpcClient, RpcFailed, RpcTimeout, RpcUnavailable
 from central.services import Services
-from contract.rpc import MAX_SDP, SNAPSHOT, WEBRTC_CLOSE, WEBRTC_OFFER, SnapshotRequest, WebrtcClose, WebrtcOffer
+from contract.rpc import (
+    MAX_SDP,
+    SNAPSHOT,
+    WEBRTC_CLOSE,
+    WEBRTC_OFFER,
+    LiveMode,
+    SnapshotRequest,
+    WebrtcClose,
+    WebrtcOffer,
+)
 
 
 @asynccontextmanager
@@ -80,7 +89,7 @@ class AnswerOut(BaseModel):
     session_id: str
     device_id: str
     camera_id: str
-    mode: Literal["passthrough", "reencode"]
+    mode: LiveMode
     ice_servers: list[IceServer]
 
 

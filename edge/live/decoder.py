@@ -101,6 +101,6 @@ def _decode(context: av.VideoCodecContext, stored: StoredPacket) -> list[av.Vide
     packet = av.Packet(stored.data)
     packet.pts, packet.dts = stored.pts, stored.dts
     try:
-        return list(context.decode(packet))  # type: ignore[arg-type]
+        return list(context.decode(packet))
     except av.InvalidDataError:
         return []

@@ -16,7 +16,7 @@ import av
 import structlog
 from aiortc.mediastreams import MediaStreamTrack
 
-from contract.rpc import ErrorCode
+from contract.rpc import ErrorCode, LiveMode
 from contract.status import CameraState
 from edge.config import LiveConfig
 from edge.frames import Frame
@@ -48,7 +48,7 @@ class CameraFeed:
         self._log = log.bind(camera=camera_id)
         self._ring: PacketRing | None = None
         self._tracks: set[MediaStreamTrack] = set()
-        self.mode: str | None = None  # "passthrough" | "reencode" while the source runs
+        self.mode: LiveMode | None = None  # while the source runs
         self._segment: object = None
         self._gop: list[Unit] = []
         self._decoder: Decoder | None = None

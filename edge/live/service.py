@@ -17,7 +17,9 @@ import base64
 import logging
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import structlog
@@ -27,11 +29,22 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.stats import RTCRemoteInboundRtpStreamStats
 
-from contract.rpc import (SNAPSHOT, WEBRTC_CLOSE, WEBRTC_OFFER, ErrorCode, SnapshotReply, SnapshotRequest,
-                          WebrtcAnswer, WebrtcClose, WebrtcOffer)
+from contract.rpc import (
+    SNAPSHOT,
+    WEBRTC_CLOSE,
+    WEBRTC_OFFER,
+    ErrorCode,
+    LiveMode,
+    SnapshotReply,
+    SnapshotRequest,
+    WebrtcAnswer,
+    WebrtcClose,
+    WebrtcOffer,
+)
 from edge.config import LiveConfig
 from edge.health import CameraHealthTracker
 from edge.live.feed import CameraFeed
+from edge.live.tracks import PacketTrack
 from edge.rpc import LoopThread, RpcError, RpcServer, parse
 
 log = structlog.get_logger(__name__)
@@ -113,7 +126,7 @@ class LiveService:
         self._spawn(self._watch(session))
         log.info("live viewer added", camera=feed.camera_id, session=session.id, mode=feed.mode,
                  viewers=len(self._sessions))
-        return WebrtcAnswer(sdp=answer, session_id=session.id, mode=feed.mode or "passthrough")
+        return WebrtcAnswer(sdp=answer, session_id=session.id, mode=track_mode(session.track))
 
     async def close(self, params: dict[str, object]) -> WebrtcClose:
         request = parse(WebrtcClose, params)
@@ -210,8 +223,8 @@ class LiveService:
         for task in list(self._tasks):
             task.cancel()
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -222,6 +235,10 @@ class LiveService:
         if turn is not None:
             servers.append(RTCIceServer(urls=list(turn.urls), username=turn.username, credential=turn.credential))
         return servers
+
+
+def track_mode(track: MediaStreamTrack) -> LiveMode:
+    return "passthrough" if isinstance(track, PacketTrack) else "reencode"
 
 
 def _without_mdns_candidates(sdp: str) -> str:

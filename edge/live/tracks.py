@@ -76,7 +76,7 @@ class PacketTrack(MediaStreamTrack):
         self._queue.append((unit, media_ts))
         self._wake.set()
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import httpx
 import yaml
@@ -99,7 +99,8 @@ class _Process:
 class CentralProcess(_Process):
     """``gridwatch-central serve`` on a free port, SQLite in ``folder``, and a token per role."""
 
-    ROLES = {"admin": [], "operator": [], "device": [], "cg-chongchuan": ["--department", "cg-chongchuan"]}
+    ROLES: ClassVar[dict[str, list[str]]] = {"admin": [], "operator": [], "device": [],
+                                             "cg-chongchuan": ["--department", "cg-chongchuan"]}
 
     def __init__(self, folder: Path, *, rpc_timeout_s: float = 3.0) -> None:
         super().__init__("central", folder)
