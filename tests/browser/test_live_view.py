@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import cv2
+import numpy as np
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
@@ -179,6 +181,19 @@ def test_an_unknown_camera_shows_its_message(central: CentralProcess, edges: dic
                                              new_page: Callable[[], Page]) -> None:
     message = shown_error(open_live(new_page(), central, "no-such-camera"))
     assert message == "no-such-camera: no camera 'no-such-camera' has been reported by a device"
+
+
+def test_snapshot_of_a_streaming_camera_and_of_a_dead_one(central: CentralProcess, edges: dict[str, EdgeProcess],
+                                                          artifacts: Path) -> None:
+    response = central.get("/api/v1/cameras/highway/snapshot", token="operator")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape == (360, 640, 3)
+    (artifacts / "snapshot.jpg").write_bytes(response.content)
+    dead = central.get("/api/v1/cameras/gate/snapshot", token="operator")
+    assert dead.status_code == 503
+    assert dead.json()["detail"].startswith("camera 'gate' is not streaming (state: ")
+    assert central.get("/api/v1/cameras/highway/snapshot", token="cg-chongchuan").status_code == 403
 
 
 def test_an_offline_device_shows_its_message_without_hanging(central: CentralProcess, edges: dict[str, EdgeProcess],

@@ -189,3 +189,26 @@ def test_clip_from_the_live_rtsp_stream_decodes(shared_media: Path, tmp_path: Pa
     assert len(clip.packets) >= clip.frames and abs(clip.frames - 2 * 30) <= 2
     assert all(b > a for a, b in itertools.pairwise(clip.dts))
     assert clip.duration_s == pytest.approx(duration, abs=0.05)
+
+
+def test_a_subscriber_gets_the_packets_since_the_last_keyframe_then_each_new_one_once(shared_media: Path) -> None:
+    ring, seen = PacketRing(seconds=60), []
+    pushed: list[tuple[bytes, bool]] = []
+    backlog = []
+    with av.open(str(paths.HIGHWAY)) as container:  # the ring copies stream parameters: push while it is open
+        for i, packet in enumerate(p for p in container.demux(container.streams.video[0]) if p.size):
+            if i == 150:  # mid-GOP: the second keyframe is packet 128
+                backlog = ring.subscribe(seen.append)
+            elif i == 160:
+                ring.unsubscribe(seen.append)
+            elif i == 170:
+                break
+            pushed.append((bytes(packet), packet.is_keyframe))
+            ring.push(packet, i / 30)
+
+    last_key = max(i for i, (_, key) in enumerate(pushed[:150]) if key)
+    assert last_key == 128
+    assert [p.data for p in backlog] == [data for data, _ in pushed[last_key:150]]
+    assert backlog[0].keyframe and backlog[0].segment.codec == "h264"
+    assert [p.data for p in seen] == [data for data, _ in pushed[150:160]]
+    assert PacketRing(seconds=10).subscribe(seen.append) == []
