@@ -50,6 +50,7 @@ export function mountTicket(root, { ticketId, me, toast, departmentName }) {
       return;
     }
     if (!alive) return;
+    if (formOpen) { stale = true; return; } // a reload finishing now must not wipe a form being filled in
     if (!selected || !ticket.events.some((e) => e.event_id === selected)) {
       selected = (ticket.events.find((e) => media(e, "clip").length) || ticket.events.find((e) => e.media.length) || ticket.events[0])?.event_id;
     }
