@@ -88,12 +88,15 @@ def call(client: RpcClient, method: str, body: BaseModel, device: str = DEVICE, 
     return asyncio.run(client.call(device, method, body, **kwargs))
 
 
-def wait_connected(link: MqttLink, timeout: float = 10.0) -> None:
+def wait_answering(client: RpcClient, timeout: float = 15.0) -> None:
+    """Until the edge answers: its link connects and subscribes on paho's thread, after start() returns."""
     deadline = time.monotonic() + timeout
-    while not link.connected:
-        assert time.monotonic() < deadline, "edge link did not connect"
-        time.sleep(0.05)
-    time.sleep(0.2)  # its RPC subscription goes out right after CONNACK
+    while True:
+        try:
+            call(client, "echo", Body(value="warm-up"), timeout_s=0.5)
+            return
+        except (RpcTimeout, RpcUnavailable):
+            assert time.monotonic() < deadline, "the edge never answered"
 
 
 @pytest.fixture
@@ -105,7 +108,7 @@ def prefix() -> str:
 def pair(prefix: str) -> Iterator[tuple[Edge, RpcClient]]:
     edge = Edge("mqtt://127.0.0.1:1883", prefix)
     client = central("mqtt://127.0.0.1:1883", prefix)
-    wait_connected(edge.link)
+    wait_answering(client)
     yield edge, client
     client.stop()
     edge.close()
@@ -159,8 +162,10 @@ class RawRequester:
         self._client.on_message = self._on_message
         self._client.connect("127.0.0.1", 1883)
         self._client.loop_start()
-        self._client.subscribe(self.reply_topic, qos=1)[1]
-        time.sleep(0.2)
+        subscribed = threading.Event()
+        self._client.on_subscribe = lambda *args: subscribed.set()
+        self._client.subscribe(self.reply_topic, qos=1)
+        assert subscribed.wait(5), "raw requester did not subscribe"
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         with self._arrived:
@@ -214,8 +219,7 @@ def test_the_edge_resubscribes_after_the_broker_restarts(tmp_path: Path) -> None
         edge = Edge(broker.url, "gridwatch/v1")
         client = central(broker.url, "gridwatch/v1")
         try:
-            wait_connected(edge.link)
-            assert call(client, "echo", Body(value="before"))["ok"] is True
+            wait_answering(client)
             broker.restart()
             deadline = time.monotonic() + 30
             while True:  # both sides reconnect with back-off; the edge must subscribe again by itself

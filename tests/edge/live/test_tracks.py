@@ -4,6 +4,7 @@ behind skips to the next keyframe instead of decoding frames whose references it
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -31,7 +32,7 @@ def test_a_new_viewer_gets_the_gop_at_once_then_live_packets_with_rising_timesta
 
     sent = asyncio.run(run())
     assert [data for data, _ in sent] == [b"key", b"p1", b"p2", b"p3"]
-    steps = [b - a for (_, a), (_, b) in zip(sent, sent[1:])]
+    steps = [b - a for (_, a), (_, b) in itertools.pairwise(sent)]
     assert steps[:2] == [round(BURST_STEP_S * VIDEO_CLOCK)] * 2, "the backlog is squeezed, not replayed in real time"
     assert 0 < steps[2] < VIDEO_CLOCK
 
@@ -66,7 +67,7 @@ def test_a_viewer_that_falls_behind_drops_its_queue_and_waits_for_a_keyframe() -
 
 
 @pytest.mark.parametrize("track_type", [PacketTrack, FrameTrack])
-def test_a_stopped_track_ends_its_sender(track_type: type[PacketTrack] | type[FrameTrack]) -> None:
+def test_a_stopped_track_ends_its_sender(track_type: type[PacketTrack | FrameTrack]) -> None:
     async def run() -> None:
         track = track_type(3) if track_type is PacketTrack else track_type()  # type: ignore[call-arg]
         waiting = asyncio.ensure_future(track.recv())
