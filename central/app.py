@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from central import open311
-from central.api import auth_session, console, devices, events_stream, live, media, stats, tickets
+from central.api import auth_session, console, devices, events_stream, live, media, references, stats, tickets
 from central.services import Services
 
 
@@ -44,7 +44,7 @@ def create_app(services: Services) -> FastAPI:
                   "and close. Authenticate with `Authorization: Bearer <token>`, or log in at "
                   "`/api/v1/auth/login` (the console's session cookie).")
     app.state.services = services
-    for module in (tickets, devices, stats, media, live, open311, auth_session, console, events_stream):
+    for module in (tickets, references, devices, stats, media, live, open311, auth_session, console, events_stream):
         app.include_router(module.router)
     open311.geo_report_errors(app)
     app.add_middleware(auth_session.SessionCookieAuth)

@@ -58,6 +58,7 @@ DeviceQuery = Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_
 _STATUS = {
     "unknown_camera": status.HTTP_404_NOT_FOUND,
     "unknown_session": status.HTTP_404_NOT_FOUND,
+    "unknown_zone": status.HTTP_409_CONFLICT,
     "viewer_limit": status.HTTP_503_SERVICE_UNAVAILABLE,
     "camera_unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
     "unsupported": status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -113,7 +114,7 @@ def live_settings(_principal: Staff, services: ServicesDep) -> LiveSettings:
 async def open_live_view(camera_id: CameraId, offer: OfferIn, _principal: Staff, services: ServicesDep,
                          rpc: RpcDep, device_id: DeviceQuery = None) -> AnswerOut:
     device = await _device_of(services, camera_id, device_id)
-    answer = await _ask(rpc, device, WEBRTC_OFFER, WebrtcOffer(camera_id=camera_id, sdp=offer.sdp))
+    answer = await ask_edge(rpc, device, WEBRTC_OFFER, WebrtcOffer(camera_id=camera_id, sdp=offer.sdp))
     return AnswerOut(sdp=answer["sdp"], session_id=answer["session_id"], device_id=device, camera_id=camera_id,
                      mode=answer["mode"], ice_servers=services.config.live.ice_servers)
 
@@ -124,7 +125,7 @@ async def close_live_view(camera_id: CameraId, session_id: Annotated[str, Path(m
                           _principal: Staff, services: ServicesDep, rpc: RpcDep,
                           device_id: DeviceQuery = None) -> Response:
     device = await _device_of(services, camera_id, device_id)
-    await _ask(rpc, device, WEBRTC_CLOSE, WebrtcClose(session_id=session_id))
+    await ask_edge(rpc, device, WEBRTC_CLOSE, WebrtcClose(session_id=session_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -134,7 +135,7 @@ async def close_live_view(camera_id: CameraId, session_id: Annotated[str, Path(m
 async def snapshot(camera_id: CameraId, _principal: Staff, services: ServicesDep, rpc: RpcDep,
                    device_id: DeviceQuery = None) -> Response:
     device = await _device_of(services, camera_id, device_id)
-    answer = await _ask(rpc, device, SNAPSHOT, SnapshotRequest(camera_id=camera_id))
+    answer = await ask_edge(rpc, device, SNAPSHOT, SnapshotRequest(camera_id=camera_id))
     return Response(base64.b64decode(answer["jpeg_base64"]), media_type="image/jpeg",
                     headers={"Cache-Control": "no-store"})
 
@@ -175,7 +176,7 @@ def _cameras(services: Services, camera_id: str, device_id: str | None) -> list[
         return [(device, state) for device, state in session.execute(query.order_by(Camera.device_id))]
 
 
-async def _ask(rpc: RpcClient, device: str, method: str, body: BaseModel) -> dict[str, Any]:
+async def ask_edge(rpc: RpcClient, device: str, method: str, body: BaseModel) -> dict[str, Any]:
     """The edge's answer, or its refusal as an HTTP error whose detail a person can read."""
     try:
         return await rpc.call(device, method, body)
