@@ -6,6 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const GATHER_TIMEOUT_MS = 2000;
 const FIRST_FRAME_TIMEOUT_MS = 10000;
+const RECOVER_TIMEOUT_MS = 8000;
 const live = (window.gridwatchLive = { pc: null, sessionId: null, mode: null, firstFrameMs: null, error: null });
 let current = null; // {pc, camera, device, token, sessionId}
 
@@ -77,9 +78,18 @@ async function start(token, camera, device) {
     const video = $("video");
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.addEventListener("track", (event) => { video.srcObject = new MediaStream([event.track]); });
+    let lost = null;
     pc.addEventListener("connectionstatechange", () => {
+      clearTimeout(lost);
       if (pc.connectionState === "failed") fail("the video connection to the edge failed");
-      if (pc.connectionState === "disconnected") say("connection interrupted; waiting for it to recover…");
+      if (pc.connectionState === "disconnected") {
+        say("connection interrupted; waiting for it to recover…");
+        lost = setTimeout(() => {
+          if (current?.pc === pc && pc.connectionState === "disconnected") {
+            fail("the edge stopped sending video (the edge or its network went away); press Live view to retry");
+          }
+        }, RECOVER_TIMEOUT_MS);
+      }
     });
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);

@@ -63,8 +63,9 @@ def start_edge(central: CentralProcess, tmp_path_factory: pytest.TempPathFactory
         return edge.start(streaming=streaming)
 
     yield start
-    for edge in started:
-        edge.stop()
+    exits = {edge.name: edge.stop() for edge in started}
+    failed = {name: code for name, code in exits.items() if code not in (0, None)}  # None: stopped by its test
+    assert not failed, f"edges did not stop cleanly on SIGTERM: {failed}"
 
 
 @pytest.fixture(scope="module")

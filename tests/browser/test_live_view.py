@@ -209,7 +209,7 @@ def test_an_offline_device_shows_its_message_without_hanging(central: CentralPro
     assert message == ("gate: device 'spare-box' did not answer 'webrtc_offer' within 3 s; "
                        "it is offline or unreachable"), message
     assert waited < 10
-    spare.stop()  # a clean stop publishes the offline status
+    assert spare.stop() == 0, spare.log_tail()  # a clean stop publishes the offline status
     wait_until(lambda: central.device_state("spare-box") == "offline", 15, "the registry to mark spare-box offline")
     page = open_live(new_page(), central, "gate")
     message = shown_error(page, timeout=5)
