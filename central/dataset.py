@@ -10,12 +10,14 @@ What goes in, by each ticket's current review verdict (``central.reviews``):
 | false_alarm | other or unset | left out: unclear what it would teach |
 | withdrawn | | left out |
 
-Only events with ``details.label`` and ``details.bbox`` (normalised x1, y1, x2, y2) and a stored
-clip take part. The image is a frame decoded from the clip, not the snapshot: the edge draws the
-zone, the box and a time stamp into its snapshots, and a detector trained on those would learn
-the drawing. The frame is the one at the middle of the clip, which the edge centres on the
-event's moment (``evidence.pre_s`` = ``post_s`` by default); the objects these events are about
-stand still (a parked vehicle), so a frame or two either way shows them in the same box.
+Only events with ``details.label`` and ``details.bbox`` (normalised x1, y1, x2, y2), a snapshot
+and a clip take part. The image is a frame decoded from the clip, not the snapshot: the edge
+draws the zone, the box and a time stamp into its snapshots, and a detector trained on those
+would learn the drawing. The frame is the clip's frame that looks most like the event's last
+snapshot (the one taken at the event's moment, whose box ``details.bbox`` is): clips are cut
+around that moment, but by the packets' clock, which need not match the analysed frame's to the
+frame, and a tenth of a second can move the scene (on time-lapse footage it did). A clip with no
+frame close enough (normalised correlation of small grey images below ``MIN_MATCH``) is left out.
 
 Known limit: each event names one object, so other objects of the class in the same frame have
 no box (they are unlabelled, which a detector reads as background).
@@ -49,6 +51,13 @@ from central.models import Event, ReviewLabel
 from central.reviews import Cause, Verdict, current_verdicts
 
 MANIFEST = "manifest.csv"
+MIN_MATCH = 0.75
+"""How alike (normalised correlation, 1 = same) the chosen clip frame and the snapshot must be.
+Measured on parking_row.mp4's clips: the right frame 0.83-0.86 despite the drawn zone, its
+neighbours a few tenths of a second away 0.5-0.7."""
+_SIGNATURE = (96, 54)
+_STAMP_ROWS = 8
+"""Top rows of the signature left out: the edge writes its time stamp there."""
 MARKER = "gridwatch-dataset.yaml"
 """Written into every export, so a later export may replace the folder's images/ and labels/."""
 
@@ -65,6 +74,7 @@ class Sample:
     event_id: str
     camera_id: str
     clip_sha256: str
+    snapshot_sha256: str
     label: str
     bbox: tuple[float, float, float, float]
     with_box: bool
@@ -84,11 +94,13 @@ class Summary:
     negatives: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     names: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
+        notes = "".join(f"; {note}" for note in self.notes)
         return (f"{self.images['train']} train and {self.images['val']} val images, {self.boxes} boxes, "
-                f"{self.negatives} negatives; classes: {', '.join(self.names)}; skipped: {skipped}")
+                f"{self.negatives} negatives; classes: {', '.join(self.names)}; skipped: {skipped}{notes}")
 
 
 def _uses_box(label: ReviewLabel) -> bool | None:
@@ -130,12 +142,13 @@ def _sample(event: Event, label: ReviewLabel, with_box: bool, skipped: Counter[s
         skipped["events without label and bbox"] += 1
         return None
     clip = next((m for m in event.media if m.kind == "clip"), None)
-    if clip is None:
-        skipped["events without a clip"] += 1
+    snapshot = next((m for m in reversed(event.media) if m.kind == "snapshot"), None)
+    if clip is None or snapshot is None:
+        skipped["events without both a snapshot and a clip (end events have no clip)"] += 1
         return None
     return Sample(ticket_id=event.ticket_id or 0, event_id=str(event.event_id), camera_id=event.camera_id,
-                  clip_sha256=clip.sha256, label=name.strip(), bbox=bbox, with_box=with_box, verdict=label.verdict,
-                  cause=label.cause, reviewed_at=label.at)
+                  clip_sha256=clip.sha256, snapshot_sha256=snapshot.sha256, label=name.strip(), bbox=bbox,
+                  with_box=with_box, verdict=label.verdict, cause=label.cause, reviewed_at=label.at)
 
 
 def _bbox(value: Any) -> tuple[float, float, float, float] | None:
@@ -153,22 +166,33 @@ def yolo_line(class_index: int, bbox: tuple[float, float, float, float]) -> str:
     return f"{class_index} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}"
 
 
-def middle_frame(store: MediaStore, sha256: str) -> np.ndarray | None:
-    """The decoded frame (BGR) at the middle of a stored clip, or None when it cannot be read."""
+def _signature(image: np.ndarray) -> np.ndarray:
+    """A small grey image, zero mean and unit norm, without the time-stamp rows."""
+    small = cv2.resize(image, _SIGNATURE, interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)[_STAMP_ROWS:]
+    grey -= grey.mean()
+    norm = float(np.linalg.norm(grey))
+    return grey / norm if norm > 0 else grey
+
+
+def matching_frame(store: MediaStore, clip_sha256: str, snapshot_sha256: str) -> tuple[np.ndarray, float] | None:
+    """The clip's frame (BGR) most like the snapshot, and how alike they are; None when either
+    cannot be read."""
     try:
-        with store.open(sha256) as handle, av.open(handle, mode="r") as container:
-            stream = container.streams.video[0]
-            duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base \
-                else (container.duration or 0) / av.time_base
-            start = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
-            target = start + duration / 2
-            chosen = None
-            for frame in container.decode(stream):  # clips are seconds long: decoding from the start is cheap
-                if chosen is not None and frame.time is not None and frame.time > target:
-                    break
-                chosen = frame
-            return chosen.to_ndarray(format="bgr24") if chosen is not None else None
-    except (OSError, av.FFmpegError, IndexError):
+        with store.open(snapshot_sha256) as handle:
+            snapshot = cv2.imdecode(np.frombuffer(handle.read(), np.uint8), cv2.IMREAD_COLOR)
+        if snapshot is None:
+            return None
+        wanted = _signature(snapshot)
+        best: tuple[np.ndarray, float] | None = None
+        with store.open(clip_sha256) as handle, av.open(handle, mode="r") as container:
+            for frame in container.decode(container.streams.video[0]):  # clips are seconds long
+                image = frame.to_ndarray(format="bgr24")
+                score = float((_signature(image) * wanted).sum())
+                if best is None or score > best[1]:
+                    best = (image, score)
+        return best
+    except (OSError, av.FFmpegError, IndexError, cv2.error):
         return None
 
 
@@ -221,9 +245,13 @@ def export_dataset(session: Session, store: MediaStore, out: Path, since: dateti
         manifest.writerow(["image", "split", "ticket_id", "event_id", "camera_id", "verdict", "cause", "label",
                            "boxes", "reviewed_at"])
         for sample in tqdm(samples, desc="export", unit="image", disable=not progress):
-            frame = middle_frame(store, sample.clip_sha256)
-            if frame is None:
-                summary.skipped["clips that could not be decoded"] += 1
+            found = matching_frame(store, sample.clip_sha256, sample.snapshot_sha256)
+            if found is None:
+                summary.skipped["events whose clip or snapshot could not be read"] += 1
+                continue
+            frame, likeness = found
+            if likeness < MIN_MATCH:
+                summary.skipped["clips with no frame like the snapshot"] += 1
                 continue
             side = sides[sample.ticket_id]
             image = Path("images") / side / f"{sample.name}.jpg"
@@ -245,8 +273,13 @@ def export_dataset(session: Session, store: MediaStore, out: Path, since: dateti
 
 
 def _write_yaml(out: Path, summary: Summary, since: datetime | None) -> None:
-    data = {"path": str(out), "train": "images/train", "val": "images/val",
-            "names": dict(enumerate(summary.names))}
+    """``data.yaml``; with no validation images (one reviewed ticket) it validates on train, so that
+    training still runs, and the summary says so."""
+    val = "images/val"
+    if summary.images["val"] == 0:
+        val = "images/train"
+        summary.notes.append("no validation images (fewer than two tickets): val is the train set")
+    data = {"path": str(out), "train": "images/train", "val": val, "names": dict(enumerate(summary.names))}
     (out / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     (out / MARKER).write_text(yaml.safe_dump({"since": since.isoformat() if since else None,
                                               "summary": str(summary)}, allow_unicode=True), encoding="utf-8")

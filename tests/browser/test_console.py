@@ -9,13 +9,18 @@ recording's ticket starts the recording if no test has yet, so any one of them r
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, Page
 
+from contract.topics import Topics
 from tests.browser.conftest import StartEdge
 from tests.browser.console_support import (
     EdgeRecording,
@@ -25,6 +30,7 @@ from tests.browser.console_support import (
     no_horizontal_scroll,
     video_state,
 )
+from tests.central.factories import event
 from tests.support.rtsp import RtspServer
 from tests.support.stack import CentralProcess, camera, wait_until
 
@@ -61,6 +67,27 @@ def edge_ticket(central: CentralProcess, recording: EdgeRecording) -> dict[str, 
     return found
 
 
+def publish_event(central: CentralProcess, camera_id: str, district: str) -> int:
+    """A start event over MQTT, as an edge sends it; returns the ticket it opened."""
+    message = event(camera=camera_id, district=district, at=datetime.now(UTC) - timedelta(minutes=6))
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher.connect("127.0.0.1", 1883)
+    publisher.loop_start()
+    try:
+        topic = Topics(central.prefix).events(message.device_id)
+        publisher.publish(topic, message.to_json(), qos=1).wait_for_publish(10)
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+
+    def opened() -> int | None:
+        items = central.get(f"/api/v1/tickets?camera={camera_id}").json()["items"]
+        return int(items[0]["id"]) if items else None
+
+    ticket_id: int = wait_until(opened, 20, f"a ticket for {camera_id}")
+    return ticket_id
+
+
 def log_in_as(page: Page, central: CentralProcess, username: str) -> Page:
     log_in(page, central.base_url, username, PASSWORDS[username])
     return page
@@ -89,6 +116,11 @@ def test_login_refuses_a_wrong_password_and_accepts_the_right_one(new_page: Any,
     assert page.locator("#logout").count() == 0
     log_in_as(page, central, "ops")
     assert "ops" in page.inner_text("#top")
+    page.select_option("#language", "zh")
+    page.wait_for_function("document.querySelector('#top').innerText.includes('工单')")
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    page.select_option("#language", "en")
+    page.wait_for_function("document.querySelector('#top').innerText.includes('Tickets')")
     page.click("#logout")
     page.wait_for_selector("#login-form")
     assert page.request.get(f"{central.base_url}/api/v1/auth/me").status == 401
@@ -162,8 +194,10 @@ def test_a_department_account_cannot_see_another_departments_tickets(
     ticket = edge_ticket(central, recording)
     assert ticket["department"] == "cg-chongchuan"
     page: Page = log_in_as(new_page(), central, "gangzha-desk")
-    page.wait_for_selector("#queue .empty")
-    assert page.locator("#queue a[data-ticket-id]").count() == 0
+    page.wait_for_selector("#queue-summary:not(:empty)")
+    assert page.locator(f"#queue a[data-ticket-id='{ticket['id']}']").count() == 0
+    visible = page.eval_on_selector_all("#queue a[data-ticket-id]", "(rows) => rows.map((r) => r.innerText)")
+    assert all("Gangzha" in text for text in visible), visible
     assert page.locator("#filters select[name=department]").count() == 0
     page.goto(f"{central.base_url}/console/#/tickets/{ticket['id']}")
     page.wait_for_selector("#ticket-error")
@@ -177,6 +211,33 @@ def test_a_department_account_cannot_see_another_departments_tickets(
     own: Page = new_page()  # while the ticket's own department, logged in with its API token, sees it
     log_in_with_token(own, central.base_url, central.tokens["cg-chongchuan"])
     own.wait_for_selector(f"#queue a[data-ticket-id='{ticket['id']}']")
+
+
+def test_overdue_tickets_are_marked_and_can_be_filtered(new_page: Any, central: CentralProcess,
+                                                       accounts: dict[str, str], artifacts: Path) -> None:
+    """A dispatched ticket past its sign-for deadline (moved into the past in the database: the
+    served process runs on the real clock) is marked in the queue and found by the overdue filter."""
+    late = publish_event(central, camera_id="gate-cam", district="gangzha")
+    page: Page = log_in_as(new_page(), central, "ops")
+    row = page.locator(f"#queue a[data-ticket-id='{late}']")
+    row.wait_for(timeout=20_000)
+    assert httpx.post(f"{central.base_url}/api/v1/tickets/{late}/actions", json={"action": "dispatch"},
+                      headers={"Authorization": f"Bearer {central.tokens['admin']}"}).status_code == 200
+    engine = sa.create_engine(f"sqlite:///{central.folder / 'central-data' / 'central.db'}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE tickets SET sign_by = :past WHERE id = :id"),
+                               {"past": (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None), "id": late})
+    finally:
+        engine.dispose()
+    page.reload()
+    row.wait_for()
+    assert "is-overdue" in (row.get_attribute("class") or "") and "Overdue" in row.inner_text()
+    page.check("#filters input[name=overdue]")
+    page.wait_for_url("**overdue=true**")
+    page.wait_for_selector(f"#queue a[data-ticket-id='{late}']")
+    assert page.locator("#queue a[data-ticket-id]").count() == 1
+    page.screenshot(path=artifacts / "overdue.png")
 
 
 def test_phone_width_layout_has_no_horizontal_scroll(browser: Browser, central: CentralProcess,

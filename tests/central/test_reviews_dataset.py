@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from ultralytics.data.utils import check_det_dataset
 
 from central.cli import main
-from central.dataset import middle_frame, yolo_line
+from central.dataset import MIN_MATCH, matching_frame, yolo_line
 from central.services import Services
 from contract.event import MediaKind, MediaRef
 from contract.topics import Topics
@@ -61,15 +61,36 @@ def store(services: Services, body: bytes) -> str:
     return sha
 
 
+def clip_frames(clip: bytes) -> list[np.ndarray]:
+    with av.open(io.BytesIO(clip), mode="r") as container:
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+
+
+def snapshot_of(frame: np.ndarray, bbox: list[float]) -> bytes:
+    """A JPEG drawn as the edge draws its snapshots: zone shaded, box outlined, time stamped."""
+    image = frame.copy()
+    height, width = image.shape[:2]
+    shade = image.copy()
+    cv2.rectangle(shade, (0, int(0.62 * height)), (int(0.78 * width), int(0.92 * height)), (0, 200, 255), -1)
+    cv2.addWeighted(shade, 0.2, image, 0.8, 0, dst=image)
+    x1, y1, x2, y2 = bbox
+    cv2.rectangle(image, (int(x1 * width), int(y1 * height)), (int(x2 * width), int(y2 * height)), (0, 0, 255), 2)
+    cv2.putText(image, "2026-05-01 08:00:00Z row dwell", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return jpeg.tobytes()
+
+
 @pytest.fixture(scope="module")
 def clip() -> bytes:
     return clip_bytes()
 
 
 def file_ticket(services: Services, client: TestClient, admin: str, camera: str, clip_sha: str | None,
-                **details: Any) -> int:
+                snapshot_sha: str = "a" * 64, **details: Any) -> int:
     """A ticket opened by one start event with a snapshot and (unless None) a clip; returns its id."""
-    media = [MediaRef(kind=MediaKind.snapshot, sha256="a" * 64, bytes=10, content_type="image/jpeg", label="dwell")]
+    media = [MediaRef(kind=MediaKind.snapshot, sha256=snapshot_sha, bytes=10, content_type="image/jpeg",
+                      label="dwell")]
     if clip_sha is not None:
         media.append(MediaRef(kind=MediaKind.clip, sha256=clip_sha, bytes=10, content_type="video/mp4", label="clip"))
     e = event(camera=camera, media=media, district="chongchuan", **details)
@@ -139,26 +160,38 @@ def test_yolo_lines_are_centre_and_size(bbox: list[float], line: str) -> None:
     assert yolo_line(0, (bbox[0], bbox[1], bbox[2], bbox[3])) == line
 
 
-def test_the_middle_frame_of_a_clip_is_a_clean_camera_frame(services: Services, clip: bytes) -> None:
-    frame = middle_frame(services.media, store(services, clip))
-    assert frame is not None and frame.shape == (320, 576, 3)
-    assert middle_frame(services.media, store(services, b"\x00not a video")) is None
+def test_the_exported_frame_is_the_clean_clip_frame_the_snapshot_was_drawn_on(services: Services,
+                                                                            clip: bytes) -> None:
+    frames = clip_frames(clip)
+    clip_sha = store(services, clip)
+    for index in (3, 12, len(frames) - 2):
+        snapshot_sha = store(services, snapshot_of(frames[index], CAR))
+        found = matching_frame(services.media, clip_sha, snapshot_sha)
+        assert found is not None and found[1] >= MIN_MATCH
+        differences = [float(np.abs(found[0].astype(int) - f.astype(int)).mean()) for f in frames]
+        assert min(differences) == 0.0, "a clean frame of the clip, not the drawn snapshot"
+        assert differences[index] < 3.0, "the frame drawn on, or a neighbour that looks the same"
+    unrelated = store(services, snapshot_of(np.ascontiguousarray(frames[0][::-1, ::-1]), CAR))
+    assert matching_frame(services.media, clip_sha, unrelated)[1] < MIN_MATCH  # type: ignore[index]
+    assert matching_frame(services.media, store(services, b"not a video"), unrelated) is None
 
 
 def test_export_writes_a_yolo_dataset_that_ultralytics_accepts(
         client: TestClient, services: Services, tokens: dict[str, str], clip: bytes, tmp_path: Path,
         database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     sha = store(services, clip)
-    confirmed = [file_ticket(services, client, tokens["admin"], f"cam-ok-{i}", sha, label="car", bbox=CAR)
+    shot = store(services, snapshot_of(clip_frames(clip)[10], CAR))
+    confirmed = [file_ticket(services, client, tokens["admin"], f"cam-ok-{i}", sha, shot, label="car", bbox=CAR)
                  for i in range(4)]
     for ticket in confirmed:
         to_resolved(client, tokens, ticket)
-    truck = file_ticket(services, client, tokens["admin"], "cam-truck", sha, label="truck", bbox=[0.1, 0.1, 0.5, 0.6])
+    truck = file_ticket(services, client, tokens["admin"], "cam-truck", sha, shot, label="truck",
+                        bbox=[0.1, 0.1, 0.5, 0.6])
     to_resolved(client, tokens, truck)
     causes = {"wrong_object": "cam-ghost", "not_a_violation": "cam-permit", None: "cam-unclear"}
     rejected: dict[str | None, int] = {}
     for cause, camera in causes.items():
-        rejected[cause] = file_ticket(services, client, tokens["admin"], camera, sha, label="car", bbox=CAR)
+        rejected[cause] = file_ticket(services, client, tokens["admin"], camera, sha, shot, label="car", bbox=CAR)
         act(client, tokens["operator"], rejected[cause], "reject", comment="no")
         if cause:
             label_id = reviews(client, tokens["operator"], rejected[cause])[-1]["id"]
@@ -166,7 +199,9 @@ def test_export_writes_a_yolo_dataset_that_ultralytics_accepts(
                          json={"cause": cause})
     no_clip = file_ticket(services, client, tokens["admin"], "cam-noclip", None, label="car", bbox=CAR)
     to_resolved(client, tokens, no_clip)
-    file_ticket(services, client, tokens["admin"], "cam-unreviewed", sha, label="car", bbox=CAR)
+    file_ticket(services, client, tokens["admin"], "cam-unreviewed", sha, shot, label="car", bbox=CAR)
+    lost = file_ticket(services, client, tokens["admin"], "cam-lost", sha, "b" * 64, label="car", bbox=CAR)
+    to_resolved(client, tokens, lost)  # its snapshot never arrived: no way to find its frame
 
     out = tmp_path / "dataset"
     args = ["export-dataset", "--config", str(EXAMPLE), "--db", database_url,
@@ -207,3 +242,17 @@ def test_export_writes_a_yolo_dataset_that_ultralytics_accepts(
     (foreign / "notes.txt").write_text("mine")
     assert main([*args[:-1], str(foreign), "--no-progress"]) == 1
     assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_with_one_reviewed_ticket_validation_uses_the_training_images(
+        client: TestClient, services: Services, tokens: dict[str, str], clip: bytes, tmp_path: Path,
+        database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    shot = store(services, snapshot_of(clip_frames(clip)[5], CAR))
+    to_resolved(client, tokens, file_ticket(services, client, tokens["admin"], "cam-one", store(services, clip), shot,
+                                            label="car", bbox=CAR))
+    out = tmp_path / "one"
+    assert main(["export-dataset", "--config", str(EXAMPLE), "--db", database_url, "--data-dir",
+                 str(services.config.data_dir), "--out", str(out), "--no-progress"]) == 0
+    assert "val is the train set" in capsys.readouterr().out
+    assert yaml.safe_load((out / "data.yaml").read_text())["val"] == "images/train"
+    assert check_det_dataset(str(out / "data.yaml"))["nc"] == 1
