@@ -74,9 +74,12 @@ class LoopThread:
 
 
 class RpcServer:
-    """Routes ``.../rpc/{method}`` requests to async handlers and publishes their answers."""
+    """Routes ``.../rpc/{method}`` requests to async handlers and publishes their answers.
 
-    def __init__(self, link: MqttLink, loop: LoopThread, *, timeout_s: float = 10.0) -> None:
+    ``timeout_s`` is below the central's default wait (10 s), so a slow handler's caller hears
+    "timeout" from the edge rather than guessing that the edge is offline."""
+
+    def __init__(self, link: MqttLink, loop: LoopThread, *, timeout_s: float = 8.0) -> None:
         self._link = link
         self._loop = loop
         self._timeout_s = timeout_s

@@ -5,6 +5,8 @@ Both live on the loop, are fed by their camera's feed and hold a bounded backlog
   H.264 frames depend on each other, so a viewer that falls behind drops its whole queue and
   resumes at the next keyframe rather than decoding garbage.
 - ``FrameTrack`` (re-encode) holds only the newest decoded frame; aiortc encodes it for this peer.
+  The frame object is shared by the camera's viewers, as with aiortc's own MediaRelay: its pts is
+  set once by the feed, and only aiortc's keyframe flag (``pict_type``) is written per encoder.
 """
 
 from __future__ import annotations
