@@ -52,15 +52,14 @@ class Decoder:
             self.dropped += 1
             self._want_keyframe = True
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self) -> None:
+        """Ask the thread to end after its current packet; returns at once (it runs on the loop)."""
         while True:
             try:
                 self._queue.put_nowait(None)
                 break
             except queue.Full:
                 self._drain()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def _drain(self) -> None:
         try:
