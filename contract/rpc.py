@@ -67,6 +67,11 @@ class WebrtcClose(_Body):
     session_id: str = Field(min_length=1, max_length=64)
 
 
+class WebrtcClosed(_Body):
+    ok: Literal[True] = True
+    session_id: str
+
+
 class SnapshotRequest(_Body):
     camera_id: str = Field(min_length=1, max_length=128, pattern=_ID)
 

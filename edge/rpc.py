@@ -30,7 +30,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
 Handler = Callable[[dict[str, Any]], Awaitable[BaseModel]]
-"""Takes the request's JSON object, returns the answer; raises RpcError to refuse."""
+"""Takes the request's JSON object, returns the answer (sent with ``"ok": true``); raises RpcError to refuse."""
 
 
 class RpcError(Exception):
@@ -117,7 +117,7 @@ class RpcServer:
     async def _run(self, handler: Handler, params: dict[str, Any], reply: _Reply) -> None:
         try:
             answer = await asyncio.wait_for(handler(params), self._timeout_s)
-            body = answer.model_dump_json()
+            body = json.dumps({**answer.model_dump(mode="json"), "ok": True})
         except RpcError as err:
             body = _failure(err.code, err.message)
         except TimeoutError:

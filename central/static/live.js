@@ -116,15 +116,15 @@ async function stop({ quiet = false, unloading = false } = {}) {
   live.pc = null;
   live.sessionId = null;
   if (!closing) return;
-  closing.pc.close();
-  $("video").srcObject = null;
   if (closing.sessionId) {
-    // keepalive: the request still goes out while the tab closes
+    // The edge ends the session on this request; keepalive: it still goes out while the tab closes.
     const request = fetch(`${closing.base}/${closing.sessionId}${closing.query}`, {
       method: "DELETE", keepalive: true, headers: { Authorization: `Bearer ${closing.token}` },
     }).catch(() => {});
     if (!unloading) await request;
   }
+  closing.pc.close(); // the edge would also notice this by itself (DTLS close, or silence)
+  $("video").srcObject = null;
   if (!quiet) say("stopped");
 }
 

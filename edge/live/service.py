@@ -39,6 +39,7 @@ from contract.rpc import (
     SnapshotRequest,
     WebrtcAnswer,
     WebrtcClose,
+    WebrtcClosed,
     WebrtcOffer,
 )
 from edge.config import LiveConfig
@@ -128,13 +129,13 @@ class LiveService:
                  viewers=len(self._sessions))
         return WebrtcAnswer(sdp=answer, session_id=session.id, mode=track_mode(session.track))
 
-    async def close(self, params: dict[str, object]) -> WebrtcClose:
+    async def close(self, params: dict[str, object]) -> WebrtcClosed:
         request = parse(WebrtcClose, params)
         session = self._sessions.get(request.session_id)
         if session is None:
             raise RpcError(ErrorCode.unknown_session, f"no live session '{request.session_id}' (already closed?)")
         await self._close(session, "closed by request")
-        return request
+        return WebrtcClosed(session_id=session.id)
 
     async def snapshot(self, params: dict[str, object]) -> SnapshotReply:
         request = parse(SnapshotRequest, params)

@@ -144,6 +144,18 @@ def test_two_viewers_play_and_closing_one_leaves_the_other(central: CentralProce
                                    "crashed_tab": {"after_s": round(second_closed_s, 2), **record_second}})
 
 
+def test_the_stop_button_ends_the_session_on_the_edge(central: CentralProcess, edges: dict[str, EdgeProcess],
+                                                      new_page: Callable[[], Page]) -> None:
+    page = open_live(new_page(), central, "highway")
+    session = wait_playing(page)["sessionId"]
+    with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
+        page.click("#stop")
+    assert deleted.value.status == 204
+    record = wait_until(lambda: closed(edges["live"], session), 5, "the edge to end the stopped session")
+    assert record["reason"] == "closed by request"
+    assert page.locator("#status").inner_text() == "stopped"
+
+
 def test_a_stream_with_b_frames_is_re_encoded(central: CentralProcess, edges: dict[str, EdgeProcess],
                                               new_page: Callable[[], Page], artifacts: Path) -> None:
     page = open_live(new_page(), central, "parking")

@@ -33,7 +33,6 @@ DEVICE = "rpc-box"
 
 
 class Echo(BaseModel):
-    ok: bool = True
     echoed: dict[str, Any]
 
 
