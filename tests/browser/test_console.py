@@ -2,6 +2,9 @@
 ``analyze --publish`` on parking_row.mp4, a real ``gridwatch-edge run`` on the RTSP camera, and
 Mosquitto. Screenshots go to ``test-artifacts/test_console/<test>/``.
 
+The console's Content-Security-Policy forbids evaluating strings as code, so the tests wait with
+locators and ``page.evaluate`` (which the policy does not cover), never ``wait_for_function``.
+
 The tests share one central and one edge recording (module fixtures); each test that needs the
 recording's ticket starts the recording if no test has yet, so any one of them runs alone.
 """
@@ -18,7 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from contract.topics import Topics
 from tests.browser.conftest import StartEdge
@@ -117,10 +120,10 @@ def test_login_refuses_a_wrong_password_and_accepts_the_right_one(new_page: Any,
     log_in_as(page, central, "ops")
     assert "ops" in page.inner_text("#top")
     page.select_option("#language", "zh")
-    page.wait_for_function("document.querySelector('#top').innerText.includes('工单')")
+    expect(page.locator("#top")).to_contain_text("工单")
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     page.select_option("#language", "en")
-    page.wait_for_function("document.querySelector('#top').innerText.includes('Tickets')")
+    expect(page.locator("#top")).to_contain_text("Tickets")
     page.click("#logout")
     page.wait_for_selector("#login-form")
     assert page.request.get(f"{central.base_url}/api/v1/auth/me").status == 401
@@ -143,13 +146,13 @@ def test_a_ticket_from_the_edge_appears_without_reload_and_its_evidence_shows_an
 
     row.click()
     page.wait_for_selector("#evidence img")
-    page.wait_for_function("""() => [...document.querySelectorAll('#evidence img')]
-        .every((img) => img.complete && img.naturalWidth > 0)""", timeout=15_000)
+    wait_until(lambda: page.evaluate("""() => [...document.querySelectorAll('#evidence img')]
+        .every((img) => img.complete && img.naturalWidth > 0)"""), 15, "the snapshots to load")
     sources = page.eval_on_selector_all("#evidence img", "(images) => images.map((img) => img.src)")
     assert sources, "the ticket shows snapshots"
     assert httpx.get(sources[0], timeout=10).status_code == 401, "evidence without a login must be refused"
 
-    page.wait_for_function("document.querySelector('video.clip').readyState >= 1", timeout=15_000)
+    wait_until(lambda: video_state(page)["readyState"] >= 1, 15, "the clip's metadata")
     page.eval_on_selector("video.clip", "(v) => v.play()")
     wait_until(lambda: video_state(page)["currentTime"] > 1.0, 15, f"the clip to play past 1 s: {video_state(page)}")
     page.eval_on_selector("video.clip", "(v) => { v.pause(); v.currentTime = 0.4; }")
@@ -238,6 +241,24 @@ def test_overdue_tickets_are_marked_and_can_be_filtered(new_page: Any, central: 
     page.wait_for_selector(f"#queue a[data-ticket-id='{late}']")
     assert page.locator("#queue a[data-ticket-id]").count() == 1
     page.screenshot(path=artifacts / "overdue.png")
+
+
+def test_rejecting_a_false_alarm_keeps_the_reason_and_cause_as_its_review_label(
+        new_page: Any, central: CentralProcess, accounts: dict[str, str], artifacts: Path) -> None:
+    ticket_id = publish_event(central, camera_id="shadow-cam", district="chongchuan")
+    page: Page = log_in_as(new_page(), central, "ops")
+    page.goto(f"{central.base_url}/console/#/tickets/{ticket_id}")
+    page.wait_for_selector("#actions button[data-action=reject]")
+    assert page.locator("#actions button[data-action=resolve]").count() == 0
+    act(page, "reject", comment="A shadow on the kerb, no vehicle.", cause="wrong_object")
+    expect(page.locator("#review")).to_contain_text("Nothing of that kind")
+    assert "False alarm" in page.inner_text("#review")
+    assert "A shadow on the kerb, no vehicle." in page.inner_text("#history li[data-action=reject]")
+    assert page.locator("#actions button[data-action=reopen]").count() == 1
+    page.screenshot(path=artifacts / "rejected.png", full_page=True)
+    label = central.get(f"/api/v1/tickets/{ticket_id}/reviews").json()[-1]
+    assert (label["verdict"], label["cause"], label["comment"]) == (
+        "false_alarm", "wrong_object", "A shadow on the kerb, no vehicle.")
 
 
 def test_phone_width_layout_has_no_horizontal_scroll(browser: Browser, central: CentralProcess,

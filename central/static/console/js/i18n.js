@@ -37,9 +37,12 @@ export async function setLanguage(lang, { remember = true } = {}) {
 
 export const language = () => current;
 
-// t("queue.count", {n: 3}) -> "3 tickets"; a missing key shows itself, so gaps are visible.
+// t("queue.events_n", {n: 3}) -> "3 events"; a missing key shows itself, so gaps are visible.
+// With {n: 1}, a "<key>_one" label is used when the language has one ("1 event", not "1 events").
 export function t(key, vars = {}) {
-  const text = table[key] ?? fallback[key] ?? key;
+  const own = key in table; // a language without a singular form (Chinese) keeps its own label
+  const singular = vars.n === 1 ? table[`${key}_one`] ?? (own ? undefined : fallback[`${key}_one`]) : undefined;
+  const text = singular ?? table[key] ?? fallback[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 

@@ -93,7 +93,7 @@ export function mountQueue(root, { me, params, navigate, departmentName }) {
       h("span", { class: "cell dept", role: "cell" }, departmentName(ticket.department) || t("ticket.unrouted")),
       h("span", { class: "cell opened", role: "cell", title: formatTime(ticket.opened_at, { seconds: true }) },
         formatTime(ticket.opened_at), h("small", {}, formatAgo(ticket.opened_at))),
-      h("span", { class: `cell deadline${ticket.overdue ? " late" : ""}`, role: "cell" },
+      h("span", { class: `cell deadline${ticket.overdue ? " late" : ""}${deadline ? "" : " none"}`, role: "cell" },
         deadline ? [t(`deadline.${deadline.kind}`), " ", h("small", {}, formatAgo(deadline.at))] : "—"),
       h("span", { class: "cell events", role: "cell", title: t("queue.events") }, String(ticket.event_count)));
   }
@@ -131,9 +131,14 @@ export function mountQueue(root, { me, params, navigate, departmentName }) {
     timer = setTimeout(load, 300); // a burst of changes is one reload
   });
 
+  // on a phone the filters start folded, unless some are set
+  const active = FILTERS.filter((key) => filters[key]).length;
+  const folded = window.matchMedia("(max-width: 640px)").matches && !active;
   clear(root, h("section", { class: "queue-page" },
     h("div", { class: "page-head" }, h("h1", {}, t("queue.title")), summary),
-    form, list, more));
+    h("details", { class: "filter-box", open: !folded },
+      h("summary", {}, active ? t("filter.title_n", { n: active }) : t("filter.title")), form),
+    list, more));
   fillPlaces();
   load();
   return () => { alive = false; stop(); clearTimeout(timer); };
