@@ -15,7 +15,7 @@ after one holding id 12. The poller keeps the ids it skipped (gaps) and asks for
 Each message says only "ticket N changed (action, new status)"; the console refetches what it
 shows through the ordinary API, which applies the usual permissions. Department staff are sent
 only their own department's changes. A stream lasts ``STREAM_S`` and the browser reconnects by
-itself (so a shutting-down replica is never held open by a tab); on reconnect ``Last-Event-ID``
+itself; a replica told to stop (SIGTERM) ends its streams at once. On reconnect ``Last-Event-ID``
 resumes from the replica's recent history when it can, and otherwise the ``ready`` event says
 ``resumed: false`` and the console reloads its list.
 
@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
+import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
 import structlog
@@ -61,6 +64,9 @@ STREAM_S = 25.0
 QUEUE = 256
 RETRY_MS = 1000
 
+Signal = Literal["reset", "close"]
+"""Queued instead of a change: the console must reload (it fell behind), or the stream must end."""
+
 
 class TicketChange(BaseModel):
     ticket_id: int
@@ -75,7 +81,7 @@ class _Listener:
     """One open stream; compared and hashed by identity, as a member of the feed's set."""
 
     principal: Principal
-    queue: asyncio.Queue[tuple[int, TicketChange] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE))
+    queue: asyncio.Queue[tuple[int, TicketChange] | Signal] = field(default_factory=lambda: asyncio.Queue(QUEUE))
 
     def offer(self, seq: int, change: TicketChange) -> None:
         if self.principal.role is Role.department and change.department != self.principal.department:
@@ -83,9 +89,12 @@ class _Listener:
         try:
             self.queue.put_nowait((seq, change))
         except asyncio.QueueFull:  # a stalled browser: drop its backlog and tell it to reload
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+            self.signal("reset")
+
+    def signal(self, what: Signal) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(what)
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,7 @@ class ChangeFeed:
         self._poll_s = poll_s
         self._listeners: set[_Listener] = set()
         self._task: asyncio.Task[None] | None = None
+        self.closing = False
         self._reset()
 
     def _reset(self) -> None:
@@ -141,6 +151,12 @@ class ChangeFeed:
             if number > seq:
                 listener.offer(number, change)
         return True
+
+    def close_streams(self) -> None:
+        """End every stream now (the process is stopping); browsers reconnect to another replica."""
+        self.closing = True
+        for listener in list(self._listeners):
+            listener.signal("close")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -218,10 +234,42 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     services: Services = app.state.services
     feed = ChangeFeed(services.sessions)
     app.state.change_feed = feed
+    undo = _before_stop_signals(feed.close_streams)
     try:
         yield
     finally:
+        undo()
         await feed.stop()
+
+
+def _before_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
+    """Run ``callback`` on the loop when SIGTERM or SIGINT arrives, then the handler that was there
+    (uvicorn's). uvicorn waits for open responses before shutting down and tells the app nothing,
+    so without this an open stream would hold a stopping replica for up to ``STREAM_S``. Only the
+    main thread may set handlers; elsewhere (a test client) streams just run to their end."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(callback)
+        prior = previous[signal.Signals(signum)]
+        if callable(prior):
+            prior(signum, frame)
+        else:  # nobody else handled it: act as if we had not been here
+            signal.signal(signum, prior if prior is not None else signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def undo() -> None:
+        for sig, prior in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, prior if prior is not None else signal.SIG_DFL)
+
+    return undo
 
 
 router = APIRouter(tags=["console"], lifespan=_lifespan)
@@ -238,14 +286,16 @@ async def ticket_changes(request: Request, principal: Reader,
     async with feed.listen(principal, last_event_id) as (listener, ready):
         yield ServerSentEvent(event="ready", id=ready.stream, retry=RETRY_MS,
                               data={"resumed": ready.resumed})
-        while (left := deadline - time.monotonic()) > 0:
+        while (left := deadline - time.monotonic()) > 0 and not feed.closing:
             try:
                 item = await asyncio.wait_for(listener.queue.get(), timeout=min(left, 5.0))
             except TimeoutError:
                 if await request.is_disconnected():
                     return
                 continue
-            if item is None:
+            if item == "close":
+                return
+            if item == "reset":
                 yield ServerSentEvent(event="reset", id=feed.event_id(), data={})
                 continue
             seq, change = item

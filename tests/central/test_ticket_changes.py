@@ -6,21 +6,27 @@ so the changes reach the stream through the database, as they would from another
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
-from central.api.events_stream import ChangeFeed, TicketChange, _Listener
+from central.api.events_stream import STREAM_S, ChangeFeed, TicketChange, _Listener
 from central.auth import Principal, Role
 from central.services import Services
 from contract.topics import Topics
 from tests.central.conftest import bearer
 from tests.central.factories import event
+from tests.central.serving import serve
 
 
 def open_ticket(services: Services, district: str = "chongchuan") -> None:
@@ -120,3 +126,23 @@ def test_late_commits_of_skipped_ids_are_still_reported(services: Services) -> N
     assert not feed._gaps
     sent = [listener.queue.get_nowait() for _ in range(listener.queue.qsize())]
     assert [item[1].ticket_id for item in sent if item] == [12, 11]
+
+
+def test_a_served_replica_told_to_stop_ends_open_streams_at_once(database_url: str, tmp_path: Path) -> None:
+    """uvicorn waits for open responses before it stops and tells the app nothing; the streams end
+    on SIGTERM instead of holding the process for their whole lifetime. The client is a plain
+    socket that keeps the stream open as a browser's EventSource does (httpx's streaming client
+    happened to let the server go at once even without the fix; a socket held it for 25 s)."""
+    with contextlib.ExitStack() as sockets:
+        with serve(database_url, tmp_path) as served:
+            address = urlsplit(served.base)
+            stream = sockets.enter_context(socket.create_connection((address.hostname, address.port)))
+            stream.sendall(f"GET /api/v1/ticket-changes HTTP/1.1\r\nHost: {address.netloc}\r\n"
+                           f"Accept: text/event-stream\r\nAuthorization: Bearer {served.tokens['admin']}\r\n\r\n"
+                           .encode())
+            received = b""
+            while b"event: ready" not in received:
+                received += stream.recv(4096)
+            started = time.monotonic()
+        stopped_after = time.monotonic() - started  # serve() sent SIGTERM and saw a clean exit; the socket is open
+    assert stopped_after < STREAM_S / 2, f"the open stream held the replica for {stopped_after:.1f} s"
