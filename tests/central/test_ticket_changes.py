@@ -125,7 +125,7 @@ def test_late_commits_of_skipped_ids_are_still_reported(services: Services) -> N
     feed._publish(12, change(12))
     assert not feed._gaps
     sent = [listener.queue.get_nowait() for _ in range(listener.queue.qsize())]
-    assert [item[1].ticket_id for item in sent if item] == [12, 11]
+    assert [item[1].ticket_id for item in sent if not isinstance(item, str)] == [12, 11]
 
 
 def test_a_served_replica_told_to_stop_ends_open_streams_at_once(database_url: str, tmp_path: Path) -> None:
