@@ -56,6 +56,6 @@ def passthrough_problem(packets: Sequence[StoredPacket]) -> str | None:
         return f"the camera sends {first.segment.codec}, not H.264"
     if not is_annex_b(first.data):
         return "the H.264 is not in Annex B framing"
-    if has_b_frames(packets):
+    if first.segment.reordered or has_b_frames(packets):
         return "the H.264 has B-frames, which browsers do not play over WebRTC"
     return None

@@ -20,6 +20,7 @@ AUD = b"\x00\x00\x00\x01\x09\x10"
 class Segment:
     codec: str = "h264"
     extradata: bytes | None = SPS + PPS
+    reordered: bool = False
 
 
 def packet(data: bytes, pts: int | None, keyframe: bool = False, segment: Segment | None = None) -> StoredPacket:
@@ -57,6 +58,8 @@ def test_b_frames_are_presentation_times_going_backwards(pts: list[int | None], 
     ([packet(b"\x00\x00\x00\x10" + IDR[3:], 0, True)], "the H.264 is not in Annex B framing"),
     ([packet(IDR, 0, True), packet(P_SLICE, 9000), packet(P_SLICE, 3000)],
      "the H.264 has B-frames, which browsers do not play over WebRTC"),
+    # a viewer arriving just after a keyframe: the stream showed its B-frames earlier
+    ([packet(IDR, 0, True, Segment(reordered=True))], "the H.264 has B-frames, which browsers do not play over WebRTC"),
 ])
 def test_passthrough_problem(packets: list[StoredPacket], problem: str | None) -> None:
     assert passthrough_problem(packets) == problem
