@@ -293,7 +293,7 @@ def test_cameras_and_devices_show_edge_health_and_open_live_view(
     page.goto(f"{central.base_url}/console/#/cameras")
     card = page.locator("article.camera[data-camera-id=parking-cam]")
     card.wait_for()
-    wait_until(lambda: "Online" in card.inner_text(), 20, "the camera card to show it streaming")
+    wait_until(lambda: "Online" in card.inner_text(), 40, "the camera card to show it streaming")
     assert "console-box" in page.inner_text("#cameras") and "Chongchuan" in page.inner_text("#cameras")
     page.screenshot(path=artifacts / "cameras.png", full_page=True)
 
@@ -314,7 +314,7 @@ def test_cameras_and_devices_show_edge_health_and_open_live_view(
         assert not state["error"], f"the live page shows an error: {state['error']}"
         return state if state["width"] > 0 else None
 
-    wait_until(playing, 30, "live video in the console's dialog", interval=0.2)
+    wait_until(playing, 45, "live video in the console's dialog", interval=0.2)
     page.wait_for_timeout(500)
     page.screenshot(path=artifacts / "live.png")
     page.click("#live-close")
