@@ -318,4 +318,5 @@ def test_cameras_and_devices_show_edge_health_and_open_live_view(
     page.wait_for_timeout(500)
     page.screenshot(path=artifacts / "live.png")
     page.click("#live-close")
+    page.locator("#live-dialog").wait_for(state="detached", timeout=10_000)  # removed on its "close" event, a task later
     assert page.locator("#live-dialog").count() == 0
