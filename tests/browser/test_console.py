@@ -306,7 +306,7 @@ def test_cameras_and_devices_show_edge_health_and_open_live_view(
     page.goto(f"{central.base_url}/console/#/cameras")
     page.click("article.camera[data-camera-id=parking-cam] button.live-button")
     page.wait_for_selector("#live-dialog iframe[src*='/live']")
-    frame = next(f for f in wait_until(lambda: [f for f in page.frames if "/live" in f.url], 10, "the live frame"))
+    frame = next(f for f in wait_until(lambda: [f for f in page.frames if "/live" in f.url], 30, "the live frame"))
 
     def playing() -> dict[str, Any] | None:
         state: dict[str, Any] = frame.evaluate("""() => ({width: document.getElementById('video').videoWidth,
