@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from contract.event import Event
 from contract.status import CameraState, DeviceStatus
 from tests.support.paths import PARKING_ROW, ROOT
 from tests.support.rtsp import RtspServer
+from tests.support.stack import wait_until
 
 PARKED_ROW = [[0.0, 0.62], [0.78, 0.62], [0.78, 0.92], [0.0, 0.92]]
 PRE_S, POST_S = 2.0, 2.0
@@ -61,14 +61,6 @@ class Subscriber:
             self.events.append(Event.from_json(message.payload))
         elif message.topic.endswith("/status"):
             self.status.append(DeviceStatus.model_validate_json(message.payload))
-
-    def wait(self, condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
     def close(self) -> None:
         self._client.disconnect()
@@ -114,7 +106,7 @@ def test_parked_cars_become_start_events_with_evidence(live) -> None:  # type: i
     def starts() -> list[Event]:
         return [e for e in subscriber.events if e.phase.value == "start"]
 
-    subscriber.wait(lambda: distinct_vehicles(starts()) >= 5, 240, "start events for five distinct vehicles")
+    wait_until(lambda: distinct_vehicles(starts()) >= 5, 240, "start events for five distinct vehicles")
     assert len({e.event_id for e in subscriber.events}) == len(subscriber.events)
     media_dir = folder / "state" / "media"
     for event in starts()[:5]:
@@ -142,21 +134,21 @@ def test_camera_outage_is_survived_and_shown_in_status(live) -> None:  # type: i
     def health():  # type: ignore[no-untyped-def]
         return subscriber.status[-1].cameras[0] if subscriber.status and subscriber.status[-1].cameras else None
 
-    subscriber.wait(lambda: health() is not None and health().state == CameraState.streaming, 60, "streaming")
+    wait_until(lambda: health() is not None and health().state == CameraState.streaming, 60, "streaming")
     before = health().reconnects
     camera.stop()
-    subscriber.wait(lambda: health().state != CameraState.streaming, 30, "the outage in the status")
+    wait_until(lambda: health().state != CameraState.streaming, 30, "the outage in the status")
     camera.start()
-    subscriber.wait(lambda: health().state == CameraState.streaming and health().reconnects > before, 60,
+    wait_until(lambda: health().state == CameraState.streaming and health().reconnects > before, 60,
                     "streaming again after a reconnect")
     seen = len(subscriber.events)
-    subscriber.wait(lambda: len(subscriber.events) > seen, 120, "events after the reconnect")
+    wait_until(lambda: len(subscriber.events) > seen, 120, "events after the reconnect")
 
 
 def test_sigterm_stops_cleanly_and_marks_the_device_offline(live) -> None:  # type: ignore[no-untyped-def]
     camera, subscriber, folder, edge = live
     edge.send_signal(signal.SIGTERM)
     assert edge.wait(timeout=60) == 0, (folder / "edge.log").read_text()[-3000:]
-    subscriber.wait(lambda: subscriber.status and subscriber.status[-1].state.value == "offline", 10,
+    wait_until(lambda: subscriber.status and subscriber.status[-1].state.value == "offline", 10,
                     "the offline status")
     assert "agent stopped" in (folder / "edge.log").read_text()
