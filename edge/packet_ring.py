@@ -33,6 +33,10 @@ from av.video.stream import VideoStream
 log = structlog.get_logger(__name__)
 
 MUX_OPTIONS = {"movflags": "+faststart"}  # index first, so a browser can seek before the download ends
+MAX_GAP_S = 1.0
+"""An arrival gap longer than this (the box frozen by SIGSTOP or swapping, a silent camera) counts as
+this much video: the ring's age is measured in the video it received, so the first packet after a
+pause does not age out the packets that an event waiting for its post-roll still needs."""
 
 
 class _Segment:
@@ -93,9 +97,10 @@ class _Timing:
 class PacketRing:
     """Last ``seconds`` of ENCODED video packets of one camera, for event clips by remuxing.
 
-    Memory is bounded by age: packets older than ``seconds`` before the newest are dropped, and
-    so are leading non-keyframes (useless without their keyframe). A clip starts at a keyframe,
-    so size ``seconds`` as pre-roll + post-roll + one keyframe interval for full pre-rolls.
+    Memory is bounded by age: packets more than ``seconds`` of received video before the newest
+    are dropped, and so are leading non-keyframes (useless without their keyframe). Age counts
+    video, not wall time: a gap in arrivals counts as at most ``MAX_GAP_S``. A clip starts at a
+    keyframe, so size ``seconds`` as pre-roll + post-roll + one keyframe interval for full pre-rolls.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -104,10 +109,13 @@ class PacketRing:
         self.seconds = seconds
         self._lock = threading.Lock()
         self._packets: deque[StoredPacket] = deque()
+        self._received: deque[float] = deque()
+        """Per packet in ``_packets``: seconds of video received up to it (``_video_s`` then)."""
+        self._video_s = 0.0
         self._segment: _Segment | None = None
         self._listeners: list[PacketListener] = []
 
-    def push(self, packet: av.Packet, ts: float) -> None:
+    def push(self, packet: av.Packet[VideoStream], ts: float) -> None:
         """Keep a copy of ``packet`` (a video packet whose stream is the muxing template)."""
         if packet.size == 0:
             return  # demux's end-of-stream flush packet
@@ -116,8 +124,11 @@ class PacketRing:
             segment.saw(packet.pts)
             stored = StoredPacket(bytes(packet), packet.pts, packet.dts, packet.duration or 0,
                                   packet.is_keyframe, ts, segment)
+            if self._packets:
+                self._video_s += min(max(ts - self._packets[-1].ts, 0.0), MAX_GAP_S)
             self._packets.append(stored)
-            self._trim(ts - self.seconds)
+            self._received.append(self._video_s)
+            self._trim(self._video_s - self.seconds)
             for listener in self._listeners:
                 try:
                     listener(stored)
@@ -172,9 +183,10 @@ class PacketRing:
         return self._segment
 
     def _trim(self, cutoff: float) -> None:
-        packets = self._packets
-        while packets and (packets[0].ts < cutoff or not packets[0].keyframe):
+        packets, received = self._packets, self._received
+        while packets and (received[0] < cutoff or not packets[0].keyframe):
             packets.popleft()
+            received.popleft()
 
     def _select(self, start_ts: float, end_ts: float) -> list[StoredPacket]:
         segment = next((p.segment for p in reversed(self._packets) if p.ts <= end_ts), None)

@@ -92,7 +92,8 @@ class CameraPipeline:
         self.frames += 1
         self.latest_frame = frame
         for rule in self._rules:
-            self._pending.extend(rule.update(analysed))
+            for finding in rule.update(analysed):
+                self._queue(finding)
         self._flush(final=False)
 
     def rule(self, zone_id: str, kind: type[RuleT]) -> RuleT | None:
@@ -104,6 +105,12 @@ class CameraPipeline:
         for rule in self._rules:
             self._pending.extend(rule.close(ts))
         self._flush(final=True)
+
+    def _queue(self, finding: Finding) -> None:
+        if finding.clip_at is not None:
+            log.debug("event waits for its post-roll", camera=self.camera.id, episode=finding.episode,
+                      clip_at=finding.clip_at, post_s=self._context.evidence.post_s)
+        self._pending.append(finding)
 
     def _flush(self, *, final: bool) -> None:
         newest = self.ring.newest_ts

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import av
 import pytest
+from av.video.stream import VideoStream
 
 from edge.config import ReaderConfig
 from edge.health import CameraHealthTracker
-from edge.packet_ring import PacketRing
+from edge.packet_ring import PacketRing, StoredPacket
 from edge.reader import Reader
 from tests.support import paths
 from tests.support.rtsp import RtspServer
@@ -64,12 +65,12 @@ def read_recording(path: Path, ring: PacketRing) -> None:
         pass
 
 
-def seconds(packet: av.Packet) -> float:
+def seconds(packet: av.Packet[VideoStream]) -> float:
     assert packet.pts is not None and packet.time_base is not None
     return float(packet.pts * packet.time_base)
 
 
-def demuxed(path: Path) -> Iterator[av.Packet]:
+def demuxed(path: Path) -> Iterator[av.Packet[VideoStream]]:
     with av.open(str(path)) as container:
         yield from (p for p in container.demux(container.streams.video[0]) if p.size)
 
@@ -194,7 +195,7 @@ def test_clip_from_the_live_rtsp_stream_decodes(shared_media: Path, tmp_path: Pa
 
 
 def test_a_subscriber_gets_the_packets_since_the_last_keyframe_then_each_new_one_once(shared_media: Path) -> None:
-    ring, seen = PacketRing(seconds=60), []
+    ring, seen = PacketRing(seconds=60), list[StoredPacket]()
     pushed: list[tuple[bytes, bool]] = []
     backlog = []
     with av.open(str(paths.HIGHWAY)) as container:  # the ring copies stream parameters: push while it is open
@@ -225,3 +226,45 @@ def test_a_segment_remembers_b_frames_once_seen(shared_media: Path) -> None:
             ring.push(packet, 0.0)
     backlog = ring.subscribe(lambda stored: None)
     assert backlog and backlog[0].segment.reordered
+
+
+
+FREEZE_S = 30.0
+HIGHWAY_KEYFRAMES_S = [i * 4.2667 for i in range(8)]
+
+
+def push_with_freeze(ring: PacketRing, freeze_at_s: float, until_s: float = HIGHWAY_END_S) -> None:
+    """highway.mp4 up to ``until_s`` as a camera that delivers it in real time, with the box frozen
+    (SIGSTOP) for ``FREEZE_S`` at ``freeze_at_s``: the packets after it arrive that much later."""
+    for packet in demuxed(paths.HIGHWAY):
+        media_s = seconds(packet)
+        if media_s > until_s:
+            return
+        ring.push(packet, media_s + (FREEZE_S if media_s >= freeze_at_s else 0.0))
+
+
+def test_a_freeze_of_the_box_does_not_throw_away_the_video_before_it(shared_media: Path, tmp_path: Path) -> None:
+    """An event waiting for its post-roll when the box froze is cut as soon as it thaws: the first
+    packets after a 30 s gap must not age the whole ring out (a 30 s SIGSTOP cost 16 events their clips)."""
+    ring = PacketRing(seconds=14.0)  # pre 2 + post 2 + 10, as the pipeline sizes it
+    push_with_freeze(ring, freeze_at_s=20.0, until_s=21.0)  # thawed, one second of video since
+    moment = 18.5  # the event's moment; the freeze at 20 s cut its post-roll (to 20.5 s) short
+
+    duration = ring.write_clip(moment - 2.0, moment + 2.0, tmp_path / "clip.mp4")
+
+    assert duration is not None, "the video from before the freeze was dropped"
+    assert duration == pytest.approx(20.0 - (moment - 2.0), abs=2 * FRAME_S)  # up to the freeze
+    clip = inspect_clip(tmp_path / "clip.mp4")
+    assert clip.keyframe_first and abs(clip.frames - round(duration * 30)) <= 1
+
+
+def test_the_ring_still_holds_only_its_seconds_of_video_across_a_freeze(shared_media: Path, tmp_path: Path) -> None:
+    """The gap counts as (almost) nothing and video in full: 14 s of video after a freeze push out
+    everything from before it, and the ring starts at a keyframe again."""
+    ring = PacketRing(seconds=14.0)
+    push_with_freeze(ring, freeze_at_s=15.0)  # 15.6 s of video after the freeze
+
+    assert ring.write_clip(0.0, 16.0, tmp_path / "before.mp4") is None
+    duration = ring.write_clip(0.0, FREEZE_S + 31.0, tmp_path / "after.mp4")
+    first_kept = min(k for k in HIGHWAY_KEYFRAMES_S if k >= HIGHWAY_END_S - 14.0)
+    assert duration is not None and duration == pytest.approx(HIGHWAY_END_S - first_kept, abs=2 * FRAME_S)
