@@ -53,17 +53,6 @@ class _Segment:
         self._holder: OutputContainer = av.open(io.BytesIO(), "w", format="mp4")
         self.template = self._holder.add_stream_from_template(source)
         self.codec = str(source.codec_context.name)  # the decoder's name ("h264"); the template's is an encoder's
-        self.reordered = False
-        """Whether presentation times ever went backwards in decode order (B-frames): sticky, because
-        one GOP's first packets cannot show it."""
-        self._last_pts: int | None = None
-
-    def saw(self, pts: int | None) -> None:
-        if pts is None:
-            return
-        if self._last_pts is not None and pts < self._last_pts:
-            self.reordered = True
-        self._last_pts = pts
 
     @property
     def extradata(self) -> bytes | None:
@@ -121,7 +110,6 @@ class PacketRing:
             return  # demux's end-of-stream flush packet
         with self._lock:
             segment = self._segment_of(packet.stream)
-            segment.saw(packet.pts)
             stored = StoredPacket(bytes(packet), packet.pts, packet.dts, packet.duration or 0,
                                   packet.is_keyframe, ts, segment)
             if self._packets:

@@ -217,18 +217,6 @@ def test_a_subscriber_gets_the_packets_since_the_last_keyframe_then_each_new_one
     assert PacketRing(seconds=10).subscribe(seen.append) == []
 
 
-def test_a_segment_remembers_b_frames_once_seen(shared_media: Path) -> None:
-    """parking_row.mp4 has B-frames; the flag must stay set, since one GOP's first packets cannot show it."""
-    ring = PacketRing(seconds=60)
-    with av.open(str(paths.PARKING_ROW)) as container:
-        stream = container.streams.video[0]
-        for packet in container.demux(stream):
-            ring.push(packet, 0.0)
-    backlog = ring.subscribe(lambda stored: None)
-    assert backlog and backlog[0].segment.reordered
-
-
-
 FREEZE_S = 30.0
 HIGHWAY_KEYFRAMES_S = [i * 4.2667 for i in range(8)]
 
