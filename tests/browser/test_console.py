@@ -305,8 +305,11 @@ def test_cameras_and_devices_show_edge_health_and_open_live_view(
 
     page.goto(f"{central.base_url}/console/#/cameras")
     page.click("article.camera[data-camera-id=parking-cam] button.live-button")
-    page.wait_for_selector("#live-dialog iframe[src*='/live']")
-    frame = next(f for f in wait_until(lambda: [f for f in page.frames if "/live" in f.url], 30, "the live frame"))
+    # Playwright's sync API updates page.frames and frame.url only while a call waits on the browser,
+    # so polling them between sleeps never sees the navigation: wait on the iframe's own frame instead.
+    frame = page.locator("#live-dialog iframe[src*='/live']").element_handle().content_frame()
+    assert frame is not None
+    frame.wait_for_url(lambda url: "/live?" in url, timeout=30_000)
 
     def playing() -> dict[str, Any] | None:
         state: dict[str, Any] = frame.evaluate("""() => ({width: document.getElementById('video').videoWidth,
