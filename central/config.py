@@ -7,6 +7,7 @@ flags override the file through ``with_overrides``, and are validated the same w
 
 from __future__ import annotations
 
+import hmac
 import socket
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from contract.validation import ConfigError, read_yaml, validate
 
 ANY_DISTRICT = "*"
 _ID = r"^[A-Za-z0-9_.-]+$"
+MACHINE_ID = Path("/etc/machine-id")
 
 
 class StrictModel(BaseModel):
@@ -35,6 +37,22 @@ class DatabaseConfig(StrictModel):
     )
 
 
+def default_client_id() -> str:
+    """The host name and a hash of the machine id made for this use alone (systemd's advice for
+    showing it): the same at every start, so the broker hands a restarted replica the events it
+    queued meanwhile, and not guessable by a device. Without a machine id (a container) the host
+    name alone, which Docker makes random."""
+    host = socket.gethostname()
+    try:
+        machine = MACHINE_ID.read_bytes().strip()
+    except OSError:
+        machine = b""
+    if not machine:
+        return f"gridwatch-central-{host}"
+    digest = hmac.new(machine, b"gridwatch-central mqtt client id", "sha256").hexdigest()
+    return f"gridwatch-central-{host}-{digest[:16]}"
+
+
 class MqttConfig(StrictModel):
     url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
                      description="mqtt://host:port, or mqtts:// for TLS.")
@@ -43,9 +61,10 @@ class MqttConfig(StrictModel):
     topic_prefix: str = Field(default=DEFAULT_PREFIX, min_length=1, description="Topic prefix of the contract.")
     group: str = Field(default="gridwatch-central", pattern=_ID,
                        description="Shared-subscription group: replicas in one group split the events.")
-    client_id: str = Field(default_factory=lambda: f"gridwatch-central-{socket.gethostname()}", min_length=1,
-                           max_length=128,
-                           description="Stable per replica, so the broker keeps its session across restarts.")
+    client_id: str = Field(default_factory=default_client_id, min_length=1, max_length=128,
+                           description="Stable per replica, so the broker keeps its session across restarts; "
+                           "the default adds to the host name a hash of the machine id, which devices cannot "
+                           "guess.")
     session_expiry_s: int = Field(default=86400, ge=0,
                                   description="How long the broker queues events for this replica while it is "
                                   "down; 0 ends the session on disconnect.")

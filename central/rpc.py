@@ -1,9 +1,12 @@
 """Requests to edge devices over MQTT v5, with their answers (the format is in ``contract/rpc.py``).
 
-Each central process has its own paho client and its own reply topic (``{prefix}/replies/{replica}``
-with a random replica id), so replicas behind a load balancer never see each other's answers.
-A request carries that topic as its ResponseTopic and a random CorrelationData, and expires on
-the broker when its caller stops waiting; an answer that comes too late is dropped.
+Each central process has its own paho client, with a random client id, and a random reply token:
+a request to a device carries ``{prefix}/devices/{device}/replies/{token}`` as its ResponseTopic
+(inside the device's own tree, the only place the broker's ACL lets a device answer) and the
+process subscribes to ``{prefix}/devices/+/replies/{token}``, so replicas behind a load balancer
+never see each other's answers and nothing in a request names the central's client ids. A
+request also carries a random CorrelationData and expires on the broker when its caller stops
+waiting; an answer that comes too late, or from another device than the one asked, is dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import math
 import secrets
 import threading
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +30,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel
 
 from central.config import MqttConfig
-from contract.rpc import ErrorCode, reply_topic
+from contract.rpc import ErrorCode
 from contract.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -57,12 +61,13 @@ class RpcClient:
         self._config = config
         self._timeout_s = timeout_s
         self._topics = Topics(config.topic_prefix)
-        self.replica = f"{config.client_id}-{secrets.token_hex(4)}"
-        self.reply_topic = reply_topic(config.topic_prefix, self.replica)
+        self._token = secrets.token_hex(16)
+        self.replies = self._topics.all_replies(self._token)
         self._ready = threading.Event()
         self._lock = threading.Lock()
-        self._pending: dict[bytes, tuple[asyncio.AbstractEventLoop, asyncio.Future[dict[str, Any]]]] = {}
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{self.replica}-rpc", protocol=mqtt.MQTTv5)
+        self._pending: dict[bytes, _Pending] = {}
+        client_id = f"{config.client_id}-rpc-{secrets.token_hex(8)}"
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self._client.suppress_exceptions = True
         if urlsplit(config.url).scheme == "mqtts":
             self._client.tls_set()
@@ -79,15 +84,15 @@ class RpcClient:
         port = url.port or (8883 if url.scheme == "mqtts" else 1883)
         self._client.connect_async(url.hostname or "127.0.0.1", port, keepalive=self._config.keepalive_s)
         self._client.loop_start()
-        log.info("rpc client starting", broker=self._config.url, reply_topic=self.reply_topic)
+        log.info("rpc client starting", broker=self._config.url, replies=self.replies)
 
     def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
         with self._lock:
             pending, self._pending = self._pending, {}
-        for loop, future in pending.values():
-            loop.call_soon_threadsafe(_settle, future, RpcUnavailable("the central service is stopping"))
+        for waiting in pending.values():
+            waiting.settle(RpcUnavailable("the central service is stopping"))
 
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
@@ -101,11 +106,11 @@ class RpcClient:
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         correlation = secrets.token_bytes(16)
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho has no hints here
-        properties.ResponseTopic = self.reply_topic
+        properties.ResponseTopic = self._topics.replies(device_id, self._token)
         properties.CorrelationData = correlation
         properties.MessageExpiryInterval = math.ceil(timeout)
         with self._lock:
-            self._pending[correlation] = (loop, future)
+            self._pending[correlation] = _Pending(device_id, loop, future)
         try:
             self._client.publish(self._topics.rpc(device_id, method), body.model_dump_json(), qos=1,
                                  properties=properties)
@@ -126,12 +131,12 @@ class RpcClient:
         if reason.is_failure:
             log.error("broker refused the rpc client", broker=self._config.url, reason=str(reason))
             return
-        client.subscribe([(self.reply_topic, SubscribeOptions(qos=1))])
+        client.subscribe([(self.replies, SubscribeOptions(qos=1))])
 
     def _on_subscribe(self, _client: mqtt.Client, _userdata: object, _mid: int,
                       reasons: list[ReasonCode], _props: Properties | None) -> None:
         if any(r.is_failure for r in reasons):
-            log.error("broker refused the rpc reply subscription", topic=self.reply_topic)
+            log.error("broker refused the rpc reply subscription", topic=self.replies)
             return
         self._ready.set()
 
@@ -141,10 +146,15 @@ class RpcClient:
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         correlation = getattr(message.properties, "CorrelationData", None)
+        device = self._topics.device_of(message.topic)
         with self._lock:
             waiting = self._pending.get(correlation) if isinstance(correlation, bytes) else None
         if waiting is None:
-            log.info("rpc answer nobody waits for dropped (too late?)", topic=message.topic)
+            log.info("rpc answer nobody waits for dropped (too late?)", device=device, topic=message.topic)
+            return
+        if device != waiting.device:
+            log.warning("rpc answer from another device than the one asked dropped", device=device,
+                        asked=waiting.device)
             return
         result: dict[str, Any] | Exception
         try:
@@ -156,8 +166,20 @@ class RpcClient:
         else:
             shown = answer if isinstance(answer, str) else f"a JSON {type(answer).__name__}"
             result = RpcFailed(ErrorCode.internal.value, f"the device's answer is {shown}, not a JSON object")
-        loop, future = waiting
-        loop.call_soon_threadsafe(_settle, future, result)
+        waiting.settle(result)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A request waiting for its answer: the device asked, and where the caller awaits the result."""
+
+    device: str
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[dict[str, Any]]
+
+    def settle(self, result: dict[str, Any] | Exception) -> None:
+        """From any thread: hand ``result`` to the caller's loop."""
+        self.loop.call_soon_threadsafe(_settle, self.future, result)
 
 
 def _settle(future: asyncio.Future[dict[str, Any]], result: dict[str, Any] | Exception) -> None:

@@ -3,7 +3,9 @@
 A request is published (QoS 1) on ``{prefix}/devices/{device_id}/rpc/{method}`` with a JSON object
 body and the MQTT v5 properties ResponseTopic and CorrelationData; the edge answers on that
 response topic, with the same correlation data, either ``{"ok": true, ...result}`` or
-``{"ok": false, "error": "what went wrong, for a person", "code": "<ErrorCode>"}``.
+``{"ok": false, "error": "what went wrong, for a person", "code": "<ErrorCode>"}``. The response
+topic is always in the device's own tree, ``{prefix}/devices/{device_id}/replies/{token}``
+(``Topics.replies``), so the broker can let a device answer there and nowhere else.
 """
 
 from __future__ import annotations
@@ -37,11 +39,6 @@ class ErrorCode(str, Enum):
     """The browser's offer has no codec the edge can send."""
     timeout = "timeout"
     internal = "internal"
-
-
-def reply_topic(prefix: str, replica: str) -> str:
-    """Where one central replica receives its answers (unique per replica process)."""
-    return f"{prefix}/replies/{replica}"
 
 
 class _Body(BaseModel):

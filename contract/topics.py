@@ -22,6 +22,22 @@ class Topics:
     def rpc(self, device_id: str, method: str) -> str:
         return f"{self.prefix}/devices/{device_id}/rpc/{method}"
 
+    def replies(self, device_id: str, token: str) -> str:
+        """Where ``device_id`` answers the requests of the central process that listens under ``token``
+        (a random word per process): inside the device's own tree, so the broker's ACL can let each
+        device answer there and nowhere else."""
+        return f"{self.prefix}/devices/{device_id}/replies/{token}"
+
+    def all_replies(self, token: str) -> str:
+        """What one central process subscribes to: every device's answers to it, and nobody else's."""
+        return f"{self.prefix}/devices/+/replies/{token}"
+
+    def is_reply_of(self, topic: str, device_id: str) -> bool:
+        """True if ``topic`` is one of ``device_id``'s own reply topics: an edge answers nowhere else."""
+        head = self.replies(device_id, "")
+        token = topic.removeprefix(head)
+        return topic.startswith(head) and bool(token) and not any(c in token for c in "/+#")
+
     def all_events(self) -> str:
         return f"{self.prefix}/devices/+/events"
 

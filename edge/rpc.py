@@ -4,7 +4,9 @@ response topic with their correlation data (the wire format is in ``contract/rpc
 Requests arrive on paho's network thread, which must never wait, so each one is parsed there
 and then run as a coroutine on an asyncio loop of its own thread (``LoopThread``; live view's
 WebRTC peers live on the same loop). A bad request, a failing handler or one that runs past
-its time gets an error answer; none of them can touch the MQTT link.
+its time gets an error answer; none of them can touch the MQTT link. Answers go only to this
+device's own reply topics (``Topics.replies``): a request naming any other response topic is
+dropped, so no request can make the edge publish where it does not belong.
 """
 
 from __future__ import annotations
@@ -96,6 +98,10 @@ class RpcServer:
         correlation = getattr(properties, "CorrelationData", None)
         if not reply_to:
             log.warning("rpc request without a response topic dropped", method=method, topic=message.topic)
+            return
+        if not self._link.topics.is_reply_of(reply_to, self._link.device_id):
+            log.warning("rpc request with a response topic outside this device's replies dropped",
+                        device=self._link.device_id, method=method, response_topic=reply_to)
             return
         reply = _Reply(self._link, reply_to, correlation, method)
         handler = self._handlers.get(method)

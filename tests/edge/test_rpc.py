@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from central.config import MqttConfig as CentralMqtt
 from central.rpc import RpcClient, RpcFailed, RpcTimeout, RpcUnavailable
 from contract.rpc import ErrorCode
+from contract.topics import Topics
 from edge.config import MqttConfig as EdgeMqtt
 from edge.mqtt_link import MqttLink
 from edge.rpc import LoopThread, RpcError, RpcServer
@@ -151,10 +152,11 @@ def test_no_answer_is_a_timeout_not_a_hang(prefix: str) -> None:
 
 
 class RawRequester:
-    """Publishes arbitrary bytes as RPC requests and collects what comes back."""
+    """Publishes arbitrary bytes as RPC requests and collects what comes back, on its reply topic
+    in the device's tree or on the ``elsewhere`` topics it also listens to."""
 
-    def __init__(self, prefix: str) -> None:
-        self.reply_topic = f"{prefix}/replies/raw-{uuid.uuid4().hex[:6]}"
+    def __init__(self, prefix: str, elsewhere: tuple[str, ...] = ()) -> None:
+        self.reply_topic = Topics(prefix).replies(DEVICE, f"raw-{uuid.uuid4().hex[:6]}")
         self.answers: dict[bytes, dict[str, Any]] = {}
         self._arrived = threading.Condition()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
@@ -163,18 +165,19 @@ class RawRequester:
         self._client.loop_start()
         subscribed = threading.Event()
         self._client.on_subscribe = lambda *args: subscribed.set()
-        self._client.subscribe(self.reply_topic, qos=1)
+        self._client.subscribe([(topic, 1) for topic in (self.reply_topic, *elsewhere)])
         assert subscribed.wait(5), "raw requester did not subscribe"
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         with self._arrived:
-            self.answers[message.properties.CorrelationData] = json.loads(message.payload)
+            self.answers[getattr(message.properties, "CorrelationData", b"")] = json.loads(message.payload)
             self._arrived.notify_all()
 
-    def send(self, topic: str, payload: bytes, correlation: bytes | None, reply: bool = True) -> None:
-        properties = Properties(PacketTypes.PUBLISH)
+    def send(self, topic: str, payload: bytes, correlation: bytes | None, reply: bool = True,
+             reply_to: str | None = None) -> None:
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho has no hints here
         if reply:
-            properties.ResponseTopic = self.reply_topic
+            properties.ResponseTopic = reply_to or self.reply_topic
         if correlation is not None:
             properties.CorrelationData = correlation
         self._client.publish(topic, payload, qos=1, properties=properties).wait_for_publish(5)
@@ -211,6 +214,57 @@ def test_malformed_requests_get_bad_request_and_the_link_lives_on(pair: tuple[Ed
         raw.close()
     assert edge.link.connected
     assert call(client, "echo", Body(value="still here"))["echoed"] == {"value": "still here"}
+
+
+@pytest.mark.parametrize("elsewhere", [
+    "{prefix}/devices/other-box/replies/central",
+    "{prefix}/devices/rpc-box/events",
+    "{prefix}/devices/rpc-box/replies/central/deeper",
+    "{prefix}/replies/central",
+])
+def test_the_edge_answers_only_on_its_own_reply_topics(pair: tuple[Edge, RpcClient], prefix: str,
+                                                       elsewhere: str) -> None:
+    """A request naming any other response topic is dropped: no request makes the edge publish elsewhere."""
+    edge, _ = pair
+    topic = elsewhere.format(prefix=prefix)
+    raw = RawRequester(prefix, elsewhere=(topic,))
+    try:
+        raw.send(edge.link.topics.rpc(DEVICE, "echo"), b'{"to": "elsewhere"}', b"elsewhere", reply_to=topic)
+        raw.send(edge.link.topics.rpc(DEVICE, "echo"), b'{"to": "its own"}', b"own")
+        assert raw.answer(b"own") == {"ok": True, "echoed": {"to": "its own"}}  # answers arrive in order
+        assert b"elsewhere" not in raw.answers
+    finally:
+        raw.close()
+
+
+def test_an_answer_from_another_device_than_the_one_asked_is_dropped(prefix: str) -> None:
+    """On a broker that let one device answer in another's place, the central still takes only the device asked."""
+    topics = Topics(prefix)
+    impostor = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+
+    def answer_twice(client: mqtt.Client, _userdata: object, request: mqtt.MQTTMessage) -> None:
+        reply_to = str(getattr(request.properties, "ResponseTopic", ""))
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho has no hints here
+        properties.CorrelationData = getattr(request.properties, "CorrelationData", b"")
+        token = reply_to.rsplit("/", 1)[1]
+        client.publish(topics.replies("impostor-box", token), b'{"ok": true, "from": "impostor"}', qos=1,
+                       properties=properties)
+        client.publish(reply_to, b'{"ok": true, "from": "victim"}', qos=1, properties=properties)
+
+    subscribed = threading.Event()
+    impostor.on_message = answer_twice
+    impostor.on_subscribe = lambda *args: subscribed.set()
+    impostor.connect("127.0.0.1", 1883)
+    impostor.loop_start()
+    impostor.subscribe(topics.rpc("victim-box", "+"), qos=1)
+    client = central("mqtt://127.0.0.1:1883", prefix)
+    try:
+        assert subscribed.wait(5), "the impostor did not subscribe"
+        assert call(client, "echo", Body(), device="victim-box") == {"ok": True, "from": "victim"}
+    finally:
+        client.stop()
+        impostor.disconnect()
+        impostor.loop_stop()
 
 
 def test_the_edge_resubscribes_after_the_broker_restarts(tmp_path: Path) -> None:
