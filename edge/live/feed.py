@@ -5,6 +5,10 @@ when the last one leaves, so a camera nobody watches costs nothing here. It choo
 (``live.mode``; ``auto`` passes the camera's H.264 through unless it cannot be played as it is)
 and keeps it until the source stops. The ring's listener runs on the reader's thread and only
 schedules the packet onto the loop; everything else happens on the loop.
+
+A pass-through viewer's browser that lost its picture asks for a keyframe (RTCP PLI/FIR), and the
+camera cannot be asked for one: the feed sends that viewer the cached GOP again from its keyframe,
+unless the camera's own next keyframe is due within ``KEYFRAME_WAIT_S``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ MAX_GOP_UNITS = 1000
 """Frames kept from the newest keyframe on for the next viewer (a minute at 15 fps);
 a longer GOP is dropped and its next viewer waits for a keyframe instead."""
 MAX_VIEWER_QUEUE = 300
+KEYFRAME_WAIT_S = 1.0
+"""A keyframe request is left to the camera's next keyframe when that is due within this."""
 FRAME_TICKS = VIDEO_CLOCK // 30
 """aiortc's encoders run at a 1/30 s time base: re-encoded frames get timestamps on that grid,
 one slot apart at least, so that no two frames of one viewer share a timestamp."""
@@ -51,6 +57,7 @@ class CameraFeed:
         self.mode: LiveMode | None = None  # while the source runs
         self._segment: object = None
         self._gop: list[Unit] = []
+        self._keyframe_interval: float | None = None
         self._decoder: Decoder | None = None
         self._last_frame: av.VideoFrame | None = None
         self._last_pts = -FRAME_TICKS
@@ -117,6 +124,17 @@ class CameraFeed:
         for track in list(self._tracks):
             self.close_track(track)
 
+    def keyframe_requested(self, track: MediaStreamTrack) -> None:
+        """A viewer's browser asked for a keyframe (RTCP PLI or FIR). Re-encoding, aiortc's encoder
+        makes its next frame one by itself; passing through, the viewer gets the GOP again."""
+        if not isinstance(track, PacketTrack) or track not in self._tracks or not self._gop:
+            return
+        interval = self._keyframe_interval
+        if interval is not None and self._gop[0].ts + interval - time.time() < KEYFRAME_WAIT_S:
+            return
+        if track.replay(self._gop):
+            self._log.debug("keyframe request answered from the cached GOP", units=len(self._gop))
+
     def _start(self, backlog: list[StoredPacket]) -> None:
         problem = passthrough_problem(backlog)
         mode = self._settings.mode
@@ -142,6 +160,7 @@ class CameraFeed:
             self._decoder = None
         self._log.info("live source stopped", mode=self.mode, reason=reason)
         self.mode, self._segment, self._gop, self._last_frame = None, None, [], None
+        self._keyframe_interval = None
 
     def _attach(self, ring: PacketRing) -> None:
         if self._ring is not None and self.mode is not None:
@@ -154,7 +173,7 @@ class CameraFeed:
             return  # scheduled before the source stopped
         if packet.segment is not self._segment:
             self._segment = packet.segment
-            self._gop = []
+            self._gop, self._keyframe_interval = [], None
             for track in self._tracks:
                 if isinstance(track, PacketTrack):
                     track.resync()
@@ -163,6 +182,8 @@ class CameraFeed:
             return
         unit = self._unit(packet)
         if unit.keyframe:
+            if self._gop:
+                self._keyframe_interval = unit.ts - self._gop[0].ts
             self._gop = [unit]
         elif self._gop and len(self._gop) < MAX_GOP_UNITS:
             self._gop.append(unit)

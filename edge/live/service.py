@@ -2,7 +2,8 @@
 
 ``webrtc_offer`` checks the camera and the box's viewer limit, answers the browser's offer with a
 send-only H.264 (or, re-encoding, VP8 as a fallback) track from the camera's feed, and returns
-the answer with every ICE candidate in it (no trickle: signalling is one MQTT round trip).
+the answer with every ICE candidate in it (no trickle: signalling is one MQTT round trip). The
+browser's keyframe requests (RTCP PLI/FIR) reach the camera's feed as well as aiortc's encoder.
 
 A viewer is torn down when its connection fails or closes (a closed tab sends a DTLS alert), when
 it has not connected ``connect_timeout_s`` after its offer, or when its browser has sent no RTCP
@@ -17,7 +18,7 @@ import base64
 import logging
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,6 +160,7 @@ class LiveService:
         transceiver = pc.addTransceiver(session.track, direction="sendonly")
         transceiver.setCodecPreferences(_codecs(h264_only=feed.mode == "passthrough"))
         session.sender = transceiver.sender
+        _on_keyframe_request(transceiver.sender, lambda: feed.keyframe_requested(session.track))
 
         @pc.on("connectionstatechange")
         def changed() -> None:
@@ -215,7 +217,8 @@ class LiveService:
         lived = time.monotonic() - session.created
         log.info("live viewer closed", camera=session.feed.camera_id, session=session.id, reason=reason,
                  lived_s=round(lived, 1), sent=getattr(session.track, "sent", None),
-                 dropped=getattr(session.track, "dropped", None), viewers=len(self._sessions))
+                 dropped=getattr(session.track, "dropped", None), replays=getattr(session.track, "replays", None),
+                 viewers=len(self._sessions))
 
     async def _close_all(self) -> None:
         await asyncio.gather(*(self._close(s, "edge stopping") for s in list(self._sessions.values())))
@@ -240,6 +243,21 @@ class LiveService:
 
 def track_mode(track: MediaStreamTrack) -> LiveMode:
     return "passthrough" if isinstance(track, PacketTrack) else "reencode"
+
+
+def _on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Also call ``callback`` when the browser asks this sender for a keyframe (RTCP PLI or FIR).
+
+    aiortc answers such a request only by telling its own encoder to make the next frame a
+    keyframe (``RTCRtpSender._send_keyframe``, called from its RTCP handler); pre-encoded packets
+    pass by that encoder, so pass-through needs to hear of the request itself."""
+    forward = sender._send_keyframe
+
+    def requested() -> None:
+        forward()
+        callback()
+
+    sender._send_keyframe = requested  # type: ignore[method-assign]
 
 
 def _without_mdns_candidates(sdp: str) -> str:

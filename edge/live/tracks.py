@@ -3,7 +3,8 @@
 Both live on the loop, are fed by their camera's feed and hold a bounded backlog:
 - ``PacketTrack`` (pass-through) yields ``av.Packet``s, which aiortc packetises without encoding.
   H.264 frames depend on each other, so a viewer that falls behind drops its whole queue and
-  resumes at the next keyframe rather than decoding garbage.
+  resumes at the next keyframe rather than decoding garbage; a viewer whose browser lost its
+  picture (RTCP PLI/FIR) is sent the cached GOP again from its keyframe (``replay``).
 - ``FrameTrack`` (re-encode) holds only the newest decoded frame; aiortc encodes it for this peer.
   The frame object is shared by the camera's viewers, as with aiortc's own MediaRelay: its pts is
   set once by the feed, and only aiortc's keyframe flag (``pict_type``) is written per encoder.
@@ -25,6 +26,9 @@ VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 BURST_STEP_S = 0.001
 """Media-time spacing of the frames a new viewer gets at once (keyframe onwards): the browser
 decodes them straight away and shows the newest, instead of replaying the camera's last seconds."""
+REPLAY_INTERVAL_S = 1.0
+"""A browser repeats its keyframe request until it decodes a picture again: one GOP burst a
+second per viewer answers them without flooding its link."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +51,28 @@ class PacketTrack(MediaStreamTrack):
         self._want_keyframe = True
         self._origin: float | None = None
         self._last_pts = -1
+        self._burst_at = -REPLAY_INTERVAL_S
         self.sent = 0
         self.dropped = 0
+        self.replays = 0
 
     def start(self, backlog: list[Unit]) -> None:
         """Queue the frames from the newest keyframe on, spaced ``BURST_STEP_S`` apart up to now."""
+        self._burst_at = time.monotonic()
         now = time.time()
         for i, unit in enumerate(backlog):
             self._put(unit, now - (len(backlog) - i) * BURST_STEP_S)
+
+    def replay(self, gop: list[Unit]) -> bool:
+        """The browser asked for a keyframe: what is queued goes, and ``gop`` (the camera's frames
+        from its newest keyframe) comes again at once. False, doing nothing, within
+        ``REPLAY_INTERVAL_S`` of the last burst, or without a keyframe to send."""
+        if not gop or not gop[0].keyframe or time.monotonic() - self._burst_at < REPLAY_INTERVAL_S:
+            return False
+        self.resync()
+        self.start(gop)
+        self.replays += 1
+        return True
 
     def put(self, unit: Unit) -> None:
         self._put(unit, unit.ts)

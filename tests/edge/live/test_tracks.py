@@ -10,7 +10,7 @@ import time
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
-from edge.live.tracks import BURST_STEP_S, VIDEO_CLOCK, FrameTrack, PacketTrack, Unit
+from edge.live.tracks import BURST_STEP_S, REPLAY_INTERVAL_S, VIDEO_CLOCK, FrameTrack, PacketTrack, Unit
 
 
 def unit(name: str, keyframe: bool = False, ts: float | None = None) -> Unit:
@@ -77,3 +77,21 @@ def test_a_stopped_track_ends_its_sender(track_type: type[PacketTrack | FrameTra
             await asyncio.wait_for(waiting, 1)
 
     asyncio.run(run())
+
+
+def test_a_replay_drops_the_queue_and_sends_the_gop_again_once_a_second() -> None:
+    async def run() -> tuple[list[bytes], list[bool], int]:
+        track = PacketTrack(max_queue=10)
+        gop = [unit("key", True), unit("p1"), unit("p2")]
+        track.start(gop)
+        await drain(track, 3)
+        track.put(unit("p3"))  # queued, then superseded: the browser cannot decode it anyway
+        early = track.replay(gop)  # the start burst was just now
+        track._burst_at -= REPLAY_INTERVAL_S
+        answers = [early, track.replay(gop), track.replay(gop), track.replay([unit("p4")])]
+        return [data for data, _ in await drain(track, 3)], answers, track.dropped
+
+    sent, answers, dropped = asyncio.run(run())
+    assert sent == [b"key", b"p1", b"p2"]
+    assert answers == [False, True, False, False]
+    assert dropped == 1
