@@ -43,6 +43,17 @@ class MediaRef(BaseModel):
     )
 
 
+class MissingMedia(BaseModel):
+    """Evidence an event should carry and does not, and why (no space left on the edge, no video
+    for the clip): the edge lists these in ``details["missing_media"]``, so the schema stays as it is."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: MediaKind
+    label: str | None = Field(default=None, max_length=64)
+    reason: str = Field(max_length=500)
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamps must carry a time zone (ISO 8601 with Z or +00:00)")

@@ -36,6 +36,24 @@ class CameraHealth(BaseModel):
     last_error: str | None = None
 
 
+class StorageState(str, Enum):
+    ok = "ok"
+    low = "low"
+    """Free space under twice the floor evidence keeps free: evidence is being evicted for space."""
+    full = "full"
+    """No evidence fits above the floor, or the outbox has spent its reserve: events go without evidence."""
+
+
+class StorageHealth(BaseModel):
+    """The edge's evidence and outbox disk (``storage.dir``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    state: StorageState
+    free_bytes: int = Field(ge=0, description="Free on the file system, for an unprivileged writer.")
+    evidence_bytes: int = Field(ge=0, description="Evidence (snapshots, clips) kept on the edge.")
+
+
 class DeviceStatus(BaseModel):
     """Published retained; the last will carries only ``{"state": "offline"}``."""
 
@@ -48,6 +66,7 @@ class DeviceStatus(BaseModel):
     sent_at: datetime | None = None
     outbox_pending: int = 0
     cameras: list[CameraHealth] = Field(default_factory=list)
+    storage: StorageHealth | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from edge.config import CameraConfig, EdgeConfig
 from edge.detector import Detector
@@ -17,6 +17,7 @@ from edge.health import CameraHealthTracker
 from edge.live import LiveService
 from edge.pipeline import CameraContext, CameraPipeline
 from edge.references import ReferenceApprovals
+from edge.restarts import RestartBackoff
 from edge.rpc import LoopThread, RpcServer
 from edge.runtime import Publishing, evidence_writer, media_store
 
@@ -74,7 +75,7 @@ class Agent:
                       error=repr(error), retry_in_s=round(state.upcoming_sleep, 1))
 
         retrying = Retrying(
-            wait=wait_exponential_jitter(initial=1, max=60), sleep=stop.wait,
+            wait=RestartBackoff(initial_s=1, max_s=60, healthy_s=300), sleep=stop.wait,
             retry=retry_if_exception_type(Exception), before_sleep=crashed,
         )
         feed = self.live.feed(camera.id)

@@ -52,6 +52,14 @@ class ModelConfig(StrictModel):
 class StorageConfig(StrictModel):
     dir: Path = Field(default=Path("/var/lib/gridwatch"), description="Outbox database and evidence files.")
     max_gb: float = Field(default=20.0, gt=0, description="Evidence is deleted oldest first above this size.")
+    min_free_mb: float = Field(
+        default=256.0, ge=0,
+        description="Evidence is also deleted oldest first to keep this much free on the disk, whatever max_gb "
+        "says: the outbox grows into it. Evidence that cannot fit above it is not written; the event says so.")
+    outbox_reserve_mb: float = Field(
+        default=16.0, ge=0,
+        description="Disk space set aside for the outbox (a file beside it), given up to it when the disk is "
+        "full all the same (filled by something else), made again once there is room.")
 
 
 class EvidenceConfig(StrictModel):
@@ -120,7 +128,7 @@ class ZoneConfig(StrictModel):
         return polygon
 
     @model_validator(mode="after")
-    def _has_rule(self) -> "ZoneConfig":
+    def _has_rule(self) -> ZoneConfig:
         if not any(getattr(self.rules, name) for name in ZoneRules.model_fields):
             raise ValueError(f"zone '{self.id}' has no rules; name at least one of {', '.join(ZoneRules.model_fields)}")
         return self
@@ -139,7 +147,7 @@ class CameraConfig(StrictModel):
     zones: list[ZoneConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_zones(self) -> "CameraConfig":
+    def _unique_zones(self) -> CameraConfig:
         ids = [zone.id for zone in self.zones]
         dupes = sorted({z for z in ids if ids.count(z) > 1})
         if dupes:
@@ -158,7 +166,7 @@ class EdgeConfig(StrictModel):
     cameras: list[CameraConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_cameras(self) -> "EdgeConfig":
+    def _unique_cameras(self) -> EdgeConfig:
         ids = [camera.id for camera in self.cameras]
         dupes = sorted({c for c in ids if ids.count(c) > 1})
         if dupes:

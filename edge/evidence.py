@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -32,7 +32,7 @@ def annotate(snapshot: Snapshot, zone: Zone) -> np.ndarray:
         p1 = (round(x1 * frame.width), round(y1 * frame.height))
         p2 = (round(x2 * frame.width), round(y2 * frame.height))
         cv2.rectangle(image, p1, p2, BOX_COLOUR, 2)
-    stamp = f"{datetime.fromtimestamp(frame.ts, timezone.utc):%Y-%m-%d %H:%M:%S}Z {zone.id} {snapshot.label}"
+    stamp = f"{datetime.fromtimestamp(frame.ts, UTC):%Y-%m-%d %H:%M:%S}Z {zone.id} {snapshot.label}"
     cv2.putText(image, stamp, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(image, stamp, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return image

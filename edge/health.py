@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 
@@ -79,7 +79,7 @@ class CameraHealthTracker:
                 state=self._state,
                 fps=round(self._fps, 2),
                 analysis_fps=round(self._analysis_fps, 2),
-                last_frame_at=datetime.fromtimestamp(last, timezone.utc) if last else None,
+                last_frame_at=datetime.fromtimestamp(last, UTC) if last else None,
                 reconnects=self._reconnects,
                 last_error=self._last_error,
             )

@@ -1,7 +1,10 @@
 """One camera's pipeline: reader -> detector -> tracker -> rules -> evidence -> event sink.
 
 Events wait in a short FIFO until their clip's post-roll has been recorded, so every
-event leaves with all its evidence, and the events of one episode leave in order.
+event leaves with all its evidence, and the events of one episode leave in order. Evidence
+that cannot be made (no space left, no video of the moment) is left out and named in the
+event's ``details["missing_media"]``: the event itself always goes. Should even the outbox
+be full, events wait here, in order, and are offered again at every frame.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from typing import TypeVar
 
 import structlog
 
-from contract.event import Event, MediaRef, new_event_id
+from contract.event import Event, MediaKind, MediaRef, MissingMedia, new_event_id
 from edge.config import CameraConfig
 from edge.detector import Detector
 from edge.evidence import EvidenceWriter
 from edge.frames import Frame
 from edge.health import CameraHealthTracker
+from edge.outbox import OutboxFull
 from edge.packet_ring import PacketRing
 from edge.reader import Reader
 from edge.rules.base import AnalysedFrame, Finding
@@ -32,6 +36,9 @@ log = structlog.get_logger(__name__)
 
 EventSink = Callable[[Event], None]
 RuleT = TypeVar("RuleT")
+
+MAX_UNSENT = 1000
+"""Events held in memory while the outbox is full; each is logged in full when it is first held."""
 
 
 def _utc(ts: float) -> datetime:
@@ -62,6 +69,7 @@ class CameraPipeline:
         evidence = context.evidence
         self.ring = PacketRing(evidence.pre_s + evidence.post_s + 10.0)
         self._pending: deque[Finding] = deque()
+        self._unsent: deque[Event] = deque(maxlen=MAX_UNSENT)
         self.events = 0
         self.frames = 0
         self.latest_frame: Frame | None = None
@@ -113,6 +121,7 @@ class CameraPipeline:
         self._pending.append(finding)
 
     def _flush(self, *, final: bool) -> None:
+        self._send()
         newest = self.ring.newest_ts
         while self._pending:
             head = self._pending[0]
@@ -123,39 +132,68 @@ class CameraPipeline:
             self._emit(head)
 
     def _emit(self, finding: Finding) -> None:
-        event = self._event(finding, self._media(finding))
-        self._context.sink(event)
-        self.events += 1
-        log.info("event", camera=self.camera.id, zone=finding.zone_id, type=finding.type.value,
-                 phase=finding.phase.value, event_id=str(event.event_id), media=len(event.media))
+        event = self._event(finding, *self._media(finding))
+        self._unsent.append(event)
+        self._send()
+        if self._unsent and self._unsent[-1] is event:
+            log.error("outbox full: event held in memory until it has room", camera=self.camera.id,
+                      event_id=str(event.event_id), held=len(self._unsent), event=event.to_json())
 
-    def _media(self, finding: Finding) -> list[MediaRef]:
-        """The finding's evidence; a piece that fails is logged and left out, never the event itself."""
+    def _send(self) -> None:
+        """Offer held events to the sink, oldest first; stop at the first the outbox has no room for."""
+        while self._unsent:
+            event = self._unsent[0]
+            try:
+                self._context.sink(event)
+            except OutboxFull:
+                return
+            self._unsent.popleft()
+            self.events += 1
+            log.info("event", camera=self.camera.id, zone=event.zone_id, type=event.type.value,
+                     phase=event.phase.value, event_id=str(event.event_id), media=len(event.media),
+                     missing=len(event.details.get("missing_media", [])))
+
+    def _media(self, finding: Finding) -> tuple[list[MediaRef], list[MissingMedia]]:
+        """The finding's evidence; a piece that fails is logged and left out, with its reason, never
+        the event itself."""
         zone, evidence = self._zones[finding.zone_id], self._context.evidence
         media: list[MediaRef] = []
+        missing: list[MissingMedia] = []
         for snapshot in finding.snapshots:
             try:
                 media.append(evidence.snapshot(snapshot, zone))
             except (OSError, RuntimeError) as err:
                 log.error("snapshot failed", camera=self.camera.id, episode=finding.episode, error=str(err))
+                missing.append(_missing(MediaKind.snapshot, snapshot.label, str(err)))
         if finding.clip_at is not None:
-            try:
-                clip = evidence.clip(self.ring, finding.clip_at)
-            except (OSError, ValueError) as err:  # PyAV's errors derive from these
-                log.error("clip failed", camera=self.camera.id, episode=finding.episode, error=str(err))
-                clip = None
-            if clip is None:
-                log.warning("event leaves without a clip", camera=self.camera.id, episode=finding.episode)
-            else:
+            clip = self._clip(finding, finding.clip_at)
+            if isinstance(clip, MediaRef):
                 media.append(clip)
-        return media
+            else:
+                missing.append(clip)
+        return media, missing
 
-    def _event(self, finding: Finding, media: list[MediaRef]) -> Event:
+    def _clip(self, finding: Finding, at: float) -> MediaRef | MissingMedia:
+        try:
+            clip = self._context.evidence.clip(self.ring, at)
+        except (OSError, ValueError) as err:  # PyAV's errors derive from these
+            log.error("clip failed", camera=self.camera.id, episode=finding.episode, error=str(err))
+            reason = str(err)
+        else:
+            if clip is not None:
+                return clip
+            reason = "the camera's packet ring holds no video of that moment (camera offline?)"
+        log.warning("event leaves without a clip", camera=self.camera.id, episode=finding.episode, reason=reason)
+        return _missing(MediaKind.clip, "clip", reason)
+
+    def _event(self, finding: Finding, media: list[MediaRef], missing: list[MissingMedia]) -> Event:
         camera = self.camera
         details = {**finding.details, "episode_id": finding.episode, "camera_name": camera.name,
                    "district": camera.district, "grid": camera.grid, "site": camera.site}
         if camera.location:
             details["location"] = camera.location.model_dump()
+        if missing:
+            details["missing_media"] = [m.model_dump(mode="json") for m in missing]
         return Event(
             event_id=new_event_id(), phase=finding.phase, type=finding.type, device_id=self._context.device_id,
             camera_id=camera.id, zone_id=finding.zone_id, started_at=_utc(finding.started_at),
@@ -163,3 +201,7 @@ class CameraPipeline:
             ended_at=_utc(finding.ended_at) if finding.ended_at is not None else None,
             confidence=finding.confidence, details=details, media=media,
         )
+
+
+def _missing(kind: MediaKind, label: str | None, reason: str) -> MissingMedia:
+    return MissingMedia(kind=kind, label=label, reason=reason[:500])

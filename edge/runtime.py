@@ -26,13 +26,14 @@ from edge.uploader import Uploader
 
 log = structlog.get_logger(__name__)
 
+MB = 1_000_000
 GB = 1_000_000_000
 
 
 def media_store(config: EdgeConfig, media_dir: Path | None = None) -> MediaStore:
     root = media_dir or config.storage.dir / "media"
     root.mkdir(parents=True, exist_ok=True)
-    return MediaStore(root, int(config.storage.max_gb * GB))
+    return MediaStore(root, int(config.storage.max_gb * GB), int(config.storage.min_free_mb * MB))
 
 
 def evidence_writer(config: EdgeConfig, store: MediaStore) -> EvidenceWriter:
@@ -51,13 +52,15 @@ class Publishing:
     def __post_init__(self) -> None:
         self.config.storage.dir.mkdir(parents=True, exist_ok=True)
         self.topics = Topics(self.config.mqtt.topic_prefix)
-        self.outbox = Outbox(self.config.storage.dir / "outbox.sqlite3")
+        self.outbox = Outbox(self.config.storage.dir / "outbox.sqlite3",
+                             reserve_bytes=int(self.config.storage.outbox_reserve_mb * MB),
+                             make_room=self.store.free_up)
         self.link = MqttLink(self.config.mqtt, self.config.device_id)
         self.uploader = Uploader(self.config.central, self.store)
         self.delivery = Delivery(self.outbox, self.link, self.uploader)
         self.status = StatusPublisher(
             self.link, self.config.device_id, self.health, self.outbox,
-            self.config.mqtt.status_interval_s, __version__,
+            self.config.mqtt.status_interval_s, __version__, store=self.store,
         )
 
     def put(self, event: Event) -> None:

@@ -1,6 +1,7 @@
 """The retained device status: refreshed periodically and at once on every (re)connect, so the
 central service sees a device come back without waiting a whole interval. The broker's
-last will turns it into ``{"state":"offline"}`` when the device vanishes.
+last will turns it into ``{"state":"offline"}`` when the device vanishes. It carries the disk's
+condition too, so a box whose events have started to go without evidence is seen from afar.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from datetime import UTC, datetime
 
 import structlog
 
-from contract.status import DeviceState, DeviceStatus
+from contract.status import DeviceState, DeviceStatus, StorageHealth, StorageState
 from edge.health import CameraHealthTracker
+from edge.media_store import MediaStore
 from edge.mqtt_link import MqttLink
 from edge.outbox import Outbox
 
@@ -22,8 +24,9 @@ class StatusPublisher:
     """Stop this before the link, so the link's final "offline" is the last word."""
 
     def __init__(self, link: MqttLink, device_id: str, cameras: list[CameraHealthTracker], outbox: Outbox,
-                 interval_s: float, version: str) -> None:
+                 interval_s: float, version: str, *, store: MediaStore | None = None) -> None:
         self._link = link
+        self._store = store
         self._device_id = device_id
         self._cameras = cameras
         self._outbox = outbox
@@ -60,6 +63,7 @@ class StatusPublisher:
             sent_at=datetime.now(UTC),
             outbox_pending=self._outbox.count(),
             cameras=[camera.snapshot() for camera in self._cameras],
+            storage=storage_health(self._store, self._outbox) if self._store else None,
         )
 
     def _run(self) -> None:
@@ -70,3 +74,16 @@ class StatusPublisher:
             except Exception:  # noqa: BLE001 - the status thread must outlive any one failure
                 self._log.exception("status publish failed")
             self._wake.wait(self._interval_s)
+
+
+def storage_health(store: MediaStore, outbox: Outbox) -> StorageHealth:
+    """``full`` once no evidence fits above the free-space floor (even evicting all there is) or the
+    outbox has given up its reserve; ``low`` under twice the floor, where evidence makes way for it."""
+    free, evidence = store.free_bytes(), store.total_bytes
+    if free + evidence <= store.min_free_bytes or not outbox.reserve_intact:
+        state = StorageState.full
+    elif free < 2 * store.min_free_bytes:
+        state = StorageState.low
+    else:
+        state = StorageState.ok
+    return StorageHealth(state=state, free_bytes=free, evidence_bytes=evidence)

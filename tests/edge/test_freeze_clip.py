@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,15 @@ class Edge:
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
 
+    def wait(self, condition: Callable[[], Any], timeout: float, what: str) -> Any:
+        """``wait_until``, with the edge's latest log lines in the failure."""
+        try:
+            return wait_until(condition, timeout, what)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{self.tail()}") from None
+
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
             self.process.terminate()
             try:
                 self.process.wait(30)
@@ -93,8 +99,8 @@ def test_events_waiting_for_their_post_roll_at_a_freeze_keep_their_clip(
     running: tuple[Edge, Subscriber, Path],
 ) -> None:
     edge, subscriber, media = running
-    waiting = wait_until(lambda: edge.process.poll() is None and edge.records("event waits for its post-roll"),
-                         120, f"a finding waiting for its clip's post-roll\n{edge.tail()}")
+    waiting = edge.wait(lambda: edge.process.poll() is None and edge.records("event waits for its post-roll"),
+                        120, "a finding waiting for its clip's post-roll")
     edge.process.send_signal(signal.SIGSTOP)
     frozen_at = time.time()
     time.sleep(FREEZE_S)
@@ -104,8 +110,8 @@ def test_events_waiting_for_their_post_roll_at_a_freeze_keep_their_clip(
         return event.observed_at.timestamp() <= frozen_at and event.phase.value == "start"
 
     episode = waiting[0]["episode"]
-    wait_until(lambda: any(e.details["episode_id"] == episode for e in subscriber.events), 30,
-               f"the event that waited through the freeze\n{edge.tail()}")
+    edge.wait(lambda: any(e.details["episode_id"] == episode for e in subscriber.events), 30,
+              "the event that waited through the freeze")
     time.sleep(1.0)  # the others that waited leave in the same flush
     frozen = [e for e in subscriber.events if caught(e) and e.observed_at.timestamp() > frozen_at - POST_S]
     assert frozen, "no event was waiting for its post-roll at the freeze"

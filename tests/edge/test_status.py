@@ -13,14 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from contract.status import CameraState, DeviceState, DeviceStatus
+from contract.event import MediaKind
+from contract.status import CameraState, DeviceState, DeviceStatus, StorageState
 from edge.config import MqttConfig
 from edge.health import CameraHealthTracker
+from edge.media_store import MediaStore
 from edge.mqtt_link import MqttLink
 from edge.outbox import Outbox
-from edge.status import StatusPublisher
+from edge.status import StatusPublisher, storage_health
 from tests.edge.test_outbox import TOPIC, make_event
 from tests.support.broker import Broker, Recorder
+from tests.support.small_fs import MB, fill, free_bytes, small_filesystem
 
 STATUS = "gridwatch/v1/devices/{device}/status"
 
@@ -130,3 +133,21 @@ def test_a_killed_agent_is_marked_offline_by_its_last_will(tmp_path: Path, broke
     finally:
         agent.kill()
         status.close()
+
+
+def test_the_storage_condition_goes_from_ok_to_low_to_full_as_the_disk_fills(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "disk", 20) as disk:
+        store = MediaStore(disk / "media", 10**12, min_free_bytes=4 * MB)
+        outbox = Outbox(disk / "outbox.sqlite3", reserve_bytes=MB, make_room=store.free_up)
+        store.put_bytes(b"j" * MB, MediaKind.snapshot, "image/jpeg")
+        ok = storage_health(store, outbox)
+        assert (ok.state, ok.evidence_bytes) == (StorageState.ok, MB)
+        assert abs(ok.free_bytes - free_bytes(disk)) < 100_000
+
+        fill(disk, leave=6 * MB)  # under twice the floor: evidence now makes way for free space
+        assert storage_health(store, outbox).state is StorageState.low
+
+        fill(disk)  # even evicting all evidence would not lift it above the floor
+        full = storage_health(store, outbox)
+        assert (full.state, full.free_bytes) == (StorageState.full, 0)
+        outbox.close()

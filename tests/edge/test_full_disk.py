@@ -1,0 +1,252 @@
+"""A full evidence disk loses no event: on a real 20 MB file system that fills.
+
+Evidence makes way first (oldest first, for free space as well as for ``max_gb``) and keeps a
+floor of free space the outbox grows into; the outbox has a reserve file of its own for when
+something else fills the disk; evidence that cannot be written leaves no temporary file, and the
+event goes out with what it has, saying what is missing and why.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from contract.event import Event, EventType, MediaKind, Phase, new_event_id
+from contract.status import StorageState
+from edge.media_store import MediaStore
+from edge.outbox import Outbox, OutboxFull
+from tests.edge.test_run_live import PARKED_ROW, TIME_LAPSE_PARKING, Subscriber
+from tests.support.paths import PARKING_ROW, ROOT
+from tests.support.rtsp import RtspServer
+from tests.support.small_fs import MB, fill, free_bytes, small_filesystem
+from tests.support.stack import wait_until
+
+FS_MB = 20
+TOPIC = "gridwatch/v1/devices/dev-1/events"
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    with small_filesystem(tmp_path / "disk", FS_MB) as mounted:
+        yield mounted
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".tmp-"))
+
+
+def event(note_bytes: int = 2_000) -> Event:
+    now = datetime.now(UTC)
+    return Event(event_id=new_event_id(), phase=Phase.start, type=EventType.illegal_parking, device_id="dev-1",
+                 camera_id="cam-1", zone_id="zone-1", started_at=now, observed_at=now, confidence=0.9,
+                 details={"note": secrets.token_hex(note_bytes // 2)})
+
+
+def test_evidence_makes_way_for_the_free_space_floor_when_the_disk_is_smaller_than_the_cap(disk: Path) -> None:
+    store = MediaStore(disk / "media", max_bytes=10**12, min_free_bytes=4 * MB)
+    refs = []
+    for _ in range(30):  # 30 MB through a 20 MB disk
+        refs.append(store.put_bytes(secrets.token_bytes(MB), MediaKind.snapshot, "image/jpeg"))
+        assert free_bytes(disk) >= 4 * MB
+
+    kept = [store.path_of(ref.sha256) is not None for ref in refs]
+    assert kept[-1] and not kept[0]
+    assert kept == sorted(kept), "evicted out of age order"
+    assert store.total_bytes == sum(ref.bytes for ref, k in zip(refs, kept) if k)
+    assert temp_files(disk / "media") == []
+
+
+@pytest.mark.parametrize("how", ["bytes", "file"])
+def test_evidence_that_cannot_fit_is_refused_whole_and_evicts_nothing_in_vain(
+    disk: Path, tmp_path: Path, how: str,
+) -> None:
+    store = MediaStore(disk / "media", 10**12)
+    kept = store.put_bytes(b"k" * 100_000, MediaKind.snapshot, "image/jpeg")
+    fill(disk)
+    big = secrets.token_bytes(2 * MB)
+
+    with pytest.raises(OSError) as refused:
+        if how == "bytes":
+            store.put_bytes(big, MediaKind.snapshot, "image/jpeg")
+        else:
+            clip = tmp_path / "clip.mp4"  # written on another file system, as evidence clips are
+            clip.write_bytes(big)
+            store.put_file(clip, MediaKind.clip, "video/mp4")
+
+    assert refused.value.errno == errno.ENOSPC
+    assert store.path_of(kept.sha256) is not None, "evicting it could not have made room: it must stay"
+    assert temp_files(disk / "media") == [], "a failed write left its temporary file"
+
+
+def test_a_write_that_fails_midway_removes_its_temporary_file(disk: Path) -> None:
+    """Room was checked, then something else took it: ENOSPC mid-write leaves nothing behind."""
+    store = MediaStore(disk / "media", 10**12)
+    filler = fill(disk, leave=MB)
+    store.free_bytes = lambda: 10 * MB  # type: ignore[method-assign]  # the race: room seen, gone at write
+
+    with pytest.raises(OSError) as failed:
+        store.put_bytes(secrets.token_bytes(2 * MB), MediaKind.snapshot, "image/jpeg")
+
+    assert failed.value.errno == errno.ENOSPC
+    assert temp_files(disk / "media") == []
+    filler.unlink()
+
+
+def test_the_outbox_takes_and_removes_events_on_a_disk_that_something_else_filled(disk: Path) -> None:
+    outbox = Outbox(disk / "state" / "outbox.sqlite3", reserve_bytes=2 * MB)
+    assert outbox.reserve_intact
+    filler = fill(disk)
+
+    for _ in range(100):
+        outbox.put(TOPIC, event())
+    assert outbox.count() == 100
+    assert not outbox.reserve_intact, "the reserve was released for the outbox"
+    for item in outbox.pending(100):
+        outbox.remove(item.seq)  # the PUBACK arrived: the row must go, even on a full disk
+    assert outbox.count() == 0
+
+    fill(disk)  # and fill again what the reserve gave back
+    with pytest.raises(OutboxFull):
+        for _ in range(10_000):
+            outbox.put(TOPIC, event())
+    filler.unlink()
+    outbox.put(TOPIC, event())
+    for item in outbox.pending(10_000):
+        outbox.remove(item.seq)
+    assert outbox.reserve_intact, "the reserve is restored once there is room again"
+
+
+def test_the_outbox_has_evidence_evicted_before_it_touches_its_reserve(disk: Path) -> None:
+    store = MediaStore(disk / "state" / "media", 10**12)
+    old = [store.put_bytes(secrets.token_bytes(MB), MediaKind.snapshot, "image/jpeg") for _ in range(6)]
+    outbox = Outbox(disk / "state" / "outbox.sqlite3", reserve_bytes=2 * MB, make_room=store.free_up)
+    fill(disk)
+
+    for _ in range(200):
+        outbox.put(TOPIC, event())
+
+    assert outbox.count() == 200 and outbox.reserve_intact
+    evicted = [store.path_of(ref.sha256) is None for ref in old]
+    assert evicted[0] and evicted == sorted(evicted, reverse=True), "oldest evidence first"
+
+
+def old_evidence(media: Path, count: int) -> list[Path]:
+    """Evidence from a previous run, 1 MB each, oldest first."""
+    media.mkdir(parents=True)
+    paths = []
+    for i in range(count):
+        data = secrets.token_bytes(MB)
+        path = media / f"{hashlib.sha256(data).hexdigest()}.jpg"
+        path.write_bytes(data)
+        os.utime(path, (time.time() - 3600 + i, time.time() - 3600 + i))
+        paths.append(path)
+    return paths
+
+
+class EdgeRun:
+    """``gridwatch-edge run`` with JSON logs in a file."""
+
+    def __init__(self, folder: Path, config: dict[str, Any]) -> None:
+        path = folder / "edge.yaml"
+        path.write_text(yaml.safe_dump(config))
+        self.log_path = folder / "edge.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "edge", "--log-json", "run", "--config", str(path)],
+                                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def records(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def wait(self, condition: Callable[[], Any], timeout: float, what: str) -> Any:
+        """``wait_until``, with the edge's latest log lines in the failure."""
+        try:
+            return wait_until(condition, timeout, what)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{self.tail()}") from None
+
+    def alive(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the edge exited:\n{self.tail()}")
+        return True
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                return self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait()
+
+
+def test_a_live_edge_on_a_filling_disk_keeps_sending_every_event(
+    disk: Path, tmp_path: Path, model_path: Path,
+) -> None:
+    state = disk / "state"
+    old = old_evidence(state / "media", 2)
+    fill(disk, leave=8 * MB)
+    prefix = f"gridwatch-test/{uuid.uuid4().hex[:8]}"
+    subscriber = Subscriber(prefix)
+    with RtspServer({"parking": PARKING_ROW}, loop_count=60) as camera:
+        edge = EdgeRun(tmp_path, {
+            "device_id": "disk-box", "central": {"url": None},
+            "mqtt": {"url": "mqtt://127.0.0.1:1883", "topic_prefix": prefix, "status_interval_s": 1},
+            "model": {"path": str(model_path)},
+            "storage": {"dir": str(state), "max_gb": 100, "min_free_mb": 6, "outbox_reserve_mb": 1},
+            "evidence": {"pre_s": 2, "post_s": 2},
+            "cameras": [{
+                "id": "parking", "source": camera.url("parking"), "analysis_fps": 5,
+                "zones": [{"id": "row", "polygon": PARKED_ROW, "rules": {"illegal_parking": TIME_LAPSE_PARKING}}],
+            }],
+        })
+        try:
+            # The disk, not max_gb, limits evidence: last run's evidence makes way, oldest first.
+            edge.wait(lambda: edge.alive() and not old[0].exists(), 120, "the oldest evidence evicted for free space")
+            starts = [e for e in subscriber.events if e.phase is Phase.start]
+            assert starts and all(sorted(m.label or "" for m in e.media) == ["arrival", "clip", "dwell"]
+                                  for e in starts)
+            assert free_bytes(disk) >= 5 * MB
+            storage = edge.wait(lambda: subscriber.status and subscriber.status[-1].storage, 10, "storage status")
+            assert storage.state in {StorageState.ok, StorageState.low} and storage.evidence_bytes > 0
+            assert abs(storage.free_bytes - free_bytes(disk)) < 4 * MB
+
+            # Something else fills the disk: events still leave, saying what evidence they lack.
+            fill(disk)
+            filled_at = len(subscriber.events)
+
+            def lacking() -> list[Event]:
+                return [e for e in subscriber.events[filled_at:]
+                        if e.phase is Phase.start and e.details.get("missing_media")]
+
+            edge.wait(lambda: edge.alive() and len(lacking()) >= 2, 90, "events without evidence on a full disk")
+            missing = lacking()[-1].details["missing_media"]
+            assert {m["kind"] for m in missing} == {"snapshot", "clip"}
+            assert all("space" in m["reason"] for m in missing)
+            edge.wait(lambda: (s := subscriber.status[-1]).storage is not None
+                      and s.storage.state is StorageState.full and s.outbox_pending == 0, 15,
+                      "a full disk in the status, with every event acknowledged and removed")
+            assert temp_files(state / "media") == []
+            assert not [r for r in edge.records() if r.get("event") == "camera pipeline crashed; restarting"]
+        finally:
+            code = edge.stop()
+            subscriber.close()
+    assert code == 0, edge.tail()
