@@ -137,7 +137,7 @@ class CameraPipeline:
         self._send()
         if self._unsent and self._unsent[-1] is event:
             log.error("outbox full: event held in memory until it has room", camera=self.camera.id,
-                      event_id=str(event.event_id), held=len(self._unsent), event=event.to_json())
+                      event_id=str(event.event_id), held=len(self._unsent), payload=event.to_json())
 
     def _send(self) -> None:
         """Offer held events to the sink, oldest first; stop at the first the outbox has no room for."""

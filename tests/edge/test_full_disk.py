@@ -15,6 +15,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,14 +25,24 @@ from typing import Any
 
 import pytest
 import yaml
+from structlog.testing import capture_logs
 
 from contract.event import Event, EventType, MediaKind, Phase, new_event_id
 from contract.status import StorageState
+from edge.config import load_config
+from edge.detector import Detector
+from edge.frames import Frame
+from edge.health import CameraHealthTracker
 from edge.media_store import MediaStore
 from edge.outbox import Outbox, OutboxFull
+from edge.pipeline import CameraContext, CameraPipeline
+from edge.runtime import evidence_writer
+from tests.edge.conftest import EdgeConfigFactory
+from tests.edge.test_analyze_parking import KERB
 from tests.edge.test_run_live import PARKED_ROW, TIME_LAPSE_PARKING, Subscriber
-from tests.support.paths import PARKING_ROW, ROOT
+from tests.support.paths import HIGHWAY, PARKING_ROW, ROOT
 from tests.support.rtsp import RtspServer
+from tests.support.scenes import Visit, write_scene
 from tests.support.small_fs import MB, fill, free_bytes, small_filesystem
 from tests.support.stack import wait_until
 
@@ -142,6 +153,41 @@ def test_the_outbox_has_evidence_evicted_before_it_touches_its_reserve(disk: Pat
     assert outbox.count() == 200 and outbox.reserve_intact
     evicted = [store.path_of(ref.sha256) is None for ref in old]
     assert evicted[0] and evicted == sorted(evicted, reverse=True), "oldest evidence first"
+
+
+def test_events_wait_in_the_pipeline_while_the_outbox_is_full_and_leave_in_order(
+    disk: Path, tmp_path: Path, edge_config: EdgeConfigFactory, shared_media: Path,
+) -> None:
+    """With neither evidence nor a reserve to give, the outbox refuses; the pipeline keeps the
+    event (and logs it in full) instead of crashing, and offers it again at the next frame."""
+    scene = write_scene(tmp_path / "scene.mp4", HIGHWAY,
+                        [Visit(start=(330, 170), stop=(60, 250), arrive_at_s=0.5, drive_s=1, stay_s=4)], 8)
+    config = load_config(edge_config(KERB, {"illegal_parking": {"dwell_s": 2, "grace_s": 1}}, source=str(scene)))
+    outbox = Outbox(disk / "outbox.sqlite3")
+    filler = fill(disk)
+    offered: list[str] = []
+
+    def sink(event: Event) -> None:
+        offered.append(str(event.event_id))
+        outbox.put(TOPIC, event)
+
+    def free_after_a_refusal(frame: Frame) -> None:
+        if offered and outbox.count() == 0 and filler.exists():
+            filler.unlink()
+
+    store = MediaStore(tmp_path / "media", 10**9)
+    context = CameraContext(device_id="test-box", detector=Detector(config.model), tracker_yaml=config.model.tracker,
+                            evidence=evidence_writer(config, store), sink=sink)
+    pipeline = CameraPipeline(config.cameras[0], context, CameraHealthTracker("cam-1"))
+    with capture_logs() as logs:
+        pipeline.run(threading.Event(), live=False, start_ts=0.0, on_frame=free_after_a_refusal)
+
+    queued = [Event.from_json(item.payload) for item in outbox.pending(10)]
+    assert [e.phase for e in queued] == [Phase.start, Phase.end]
+    assert offered[0] == offered[1] == str(queued[0].event_id), "the refused event was not offered again"
+    held = [r for r in logs if r["event"] == "outbox full: event held in memory until it has room"]
+    assert [Event.from_json(r["payload"]).event_id for r in held] == [queued[0].event_id]
+    assert pipeline.events == 2
 
 
 def old_evidence(media: Path, count: int) -> list[Path]:
