@@ -266,10 +266,13 @@ def test_a_live_edge_on_a_filling_disk_keeps_sending_every_event(
         })
         try:
             # The disk, not max_gb, limits evidence: last run's evidence makes way, oldest first.
-            edge.wait(lambda: edge.alive() and not old[0].exists(), 120, "the oldest evidence evicted for free space")
-            starts = [e for e in subscriber.events if e.phase is Phase.start]
-            assert starts and all(sorted(m.label or "" for m in e.media) == ["arrival", "clip", "dwell"]
-                                  for e in starts)
+            def starts() -> list[Event]:
+                return [e for e in subscriber.events if e.phase is Phase.start]
+
+            edge.wait(lambda: edge.alive() and not old[0].exists() and starts(), 120,
+                      "the oldest evidence evicted for free space")
+            assert all(sorted(m.label or "" for m in e.media) == ["arrival", "clip", "dwell"]
+                       for e in starts())
             assert free_bytes(disk) >= 5 * MB
             storage = edge.wait(lambda: subscriber.status and subscriber.status[-1].storage, 10, "storage status")
             assert storage.state in {StorageState.ok, StorageState.low} and storage.evidence_bytes > 0
