@@ -2,6 +2,9 @@
 
 Timestamps come from the recording (its start plus each frame's pts), so dwell
 times and deadlines follow the media. Tests, evaluation and benchmarks stand on this.
+
+A ``stop`` event (the CLI sets it on SIGTERM or SIGINT) ends the reading early and the wait for
+the outbox at once; what was not delivered stays in the outbox for the next run.
 """
 
 from __future__ import annotations
@@ -63,10 +66,12 @@ def duration_of(source: str) -> float | None:
         return None
 
 
-def analyze(config: EdgeConfig, request: AnalyzeRequest, detector: Detector | None = None) -> AnalyzeReport:
+def analyze(config: EdgeConfig, request: AnalyzeRequest, detector: Detector | None = None,
+            stop: threading.Event | None = None) -> AnalyzeReport:
     """Run one camera's pipeline over ``request.source``; with ``publish``, wait for the outbox to drain.
 
     ``detector`` lets a caller that analyses many recordings (``eval``) load the model once."""
+    stop = stop or threading.Event()
     camera = config.camera(request.camera_id).model_copy(update={"source": request.source})
     store = media_store(config, request.media_dir)
     health = CameraHealthTracker(camera.id, camera.name, camera.district)
@@ -83,8 +88,8 @@ def analyze(config: EdgeConfig, request: AnalyzeRequest, detector: Detector | No
                 evidence=evidence_writer(config, store), sink=_sink(out, publishing),
             )
             pipeline = CameraPipeline(camera, context, health)
-            seconds = _run_with_progress(pipeline, request)
-        delivered = publishing.delivery.wait_empty(request.drain_timeout_s) if publishing else True
+            seconds = _run_with_progress(pipeline, request, stop)
+        delivered = publishing.delivery.wait_empty(request.drain_timeout_s, stop) if publishing else True
     finally:
         if publishing:
             publishing.stop()
@@ -106,8 +111,8 @@ def _sink(out: IO[str], publishing: Publishing | None) -> Callable[[Event], None
     return put
 
 
-def _run_with_progress(pipeline: CameraPipeline, request: AnalyzeRequest) -> float:
-    """Runs the pipeline to the end of the recording; returns the seconds of media it covered."""
+def _run_with_progress(pipeline: CameraPipeline, request: AnalyzeRequest, stop: threading.Event) -> float:
+    """Runs the pipeline to the end of the recording (or ``stop``); returns the seconds of media it covered."""
     total = duration_of(request.source)
     span: list[float] = []
     bar = tqdm(total=round(total, 1) if total else None, unit="s", desc=f"analyze {request.camera_id}",
@@ -118,5 +123,6 @@ def _run_with_progress(pipeline: CameraPipeline, request: AnalyzeRequest) -> flo
         bar.update(round(span[1] - span[0], 1) - bar.n)
 
     with bar:
-        pipeline.run(threading.Event(), live=False, start_ts=request.start_ts, on_frame=on_frame)
-    return total or (span[1] - span[0] if span else 0.0)
+        pipeline.run(stop, live=False, start_ts=request.start_ts, on_frame=on_frame)
+    covered = span[1] - span[0] if span else 0.0
+    return covered if stop.is_set() else total or covered

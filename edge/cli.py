@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 from collections import Counter
@@ -13,9 +12,11 @@ from pathlib import Path
 from contract.logs import configure_logging
 from contract.validation import ConfigError
 from edge.config import EdgeConfig, load_config
+from edge.stop_signals import StopSignals
 
 EXIT_CONFIG = 2
 EXIT_UNDELIVERED = 3
+EXIT_INTERRUPTED = 4
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,12 +83,12 @@ def _check_config(config: EdgeConfig, args: argparse.Namespace) -> int:
 
 
 def _run(config: EdgeConfig, args: argparse.Namespace) -> int:
-    from edge.agent import Agent  # the agent pulls in the detector stack; check-config should not
-
+    """Until SIGTERM or SIGINT, then a clean stop (exit 0), even when the signal came during start-up."""
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    Agent(config).run(stop)
+    with StopSignals(stop):
+        from edge.agent import Agent  # the agent pulls in the detector stack; check-config should not
+
+        Agent(config).run(stop)
     return 0
 
 
@@ -104,12 +105,17 @@ def _analyze(config: EdgeConfig, args: argparse.Namespace) -> int:
         publish=args.publish, drain_timeout_s=args.drain_timeout,
         start_ts=args.start_time.timestamp() if args.start_time else None, progress=not args.no_progress,
     )
-    report = analyze(config, request)
+    stop = threading.Event()
+    with StopSignals(stop) as signals:
+        report = analyze(config, request, stop=stop)
     print(
         f"{report.events} events from {report.frames} analysed frames over {report.media_seconds:.1f} s of video "
         f"in {report.wall_seconds:.1f} s; {report.cpu_per_media_second:.3f} CPU-s per s of video"
         + ("" if report.delivered else "; outbox NOT drained (events stay for the next run)")
+        + (f"; interrupted by {signals.received.name}" if signals.received else "")
     )
+    if signals.received:
+        return EXIT_INTERRUPTED
     return 0 if report.delivered else EXIT_UNDELIVERED
 
 

@@ -14,6 +14,7 @@ it had queued but not yet written, so paho resends messages the broker already t
 from __future__ import annotations
 
 import threading
+import time
 
 import structlog
 import tenacity
@@ -27,6 +28,9 @@ log = structlog.get_logger(__name__)
 _IDLE_S = 5.0
 """Safety net only: puts, acks and connects wake the loop. It catches puts made by another
 process on the same outbox file."""
+
+_STOP_POLL_S = 0.2
+"""How often ``wait_empty`` looks at its stop event: acknowledgements wake it, a stop does not."""
 
 
 class Delivery:
@@ -62,10 +66,16 @@ class Delivery:
             if self._thread.is_alive():
                 self._log.warning("delivery thread still busy after stop", timeout_s=timeout)
 
-    def wait_empty(self, timeout: float | None) -> bool:
-        """True once the outbox is empty (every event acknowledged); False on timeout."""
+    def wait_empty(self, timeout: float | None, stop: threading.Event | None = None) -> bool:
+        """True once the outbox is empty (every event acknowledged); False on timeout or once ``stop`` is set."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._acked:
-            return self._acked.wait_for(lambda: self._outbox.count() == 0, timeout)
+            while self._outbox.count():
+                left = _STOP_POLL_S if deadline is None else min(_STOP_POLL_S, deadline - time.monotonic())
+                if left <= 0 or (stop is not None and stop.is_set()):
+                    return False
+                self._acked.wait(left)
+            return True
 
     def _run(self) -> None:
         self._log.info("delivery started", pending=self._outbox.count(), window=self._window)
