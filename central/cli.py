@@ -9,8 +9,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import uvicorn
-
 from central.accounts import AccountError, create_user
 from central.app import create_app
 from central.auth import Role, check_department, create_token
@@ -19,6 +17,7 @@ from central.config import CentralConfig, load_config, with_overrides
 from central.dataset import DatasetError, export_dataset
 from central.db import make_engine, migrate, session_factory
 from central.services import build_services
+from central.shutdown import ShutdownSignals
 from contract.logs import configure_logging
 from contract.validation import ConfigError
 
@@ -32,14 +31,15 @@ def _config_of(args: argparse.Namespace) -> CentralConfig:
 
 
 def serve(args: argparse.Namespace) -> int:
+    signals = ShutdownSignals()  # first: a SIGTERM during the start-up below is not lost
     config = _config_of(args)
     services = build_services(config)
     migrate(services.engine)
     try:
-        uvicorn.run(create_app(services), host=config.http.host, port=config.http.port, log_level=args.log_level)
+        return signals.serve(create_app(services), host=config.http.host, port=config.http.port,
+                             log_level=args.log_level)
     finally:
         services.close()
-    return 0
 
 
 def check_config(args: argparse.Namespace) -> int:
