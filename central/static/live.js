@@ -1,13 +1,17 @@
 // Live view of one camera: a receive-only WebRTC peer whose offer goes to the central service,
 // which forwards it to the camera's edge and returns the edge's answer. No build step, no imports.
 // Query parameters: token, camera, device (optional); with token and camera the view starts at once.
-// State for tests and tools: window.gridwatchLive = {pc, sessionId, mode, firstFrameMs, error}.
+// State for tests and tools: window.gridwatchLive = {pc, sessionId, mode, firstFrameMs, error, stalled}.
 
 const $ = (id) => document.getElementById(id);
 const GATHER_TIMEOUT_MS = 2000;
 const FIRST_FRAME_TIMEOUT_MS = 10000;
 const RECOVER_TIMEOUT_MS = 8000;
-const live = (window.gridwatchLive = { pc: null, sessionId: null, mode: null, firstFrameMs: null, error: null });
+const STALL_MS = 4000;
+const STALL_CHECK_MS = 1000;
+const live = (window.gridwatchLive = {
+  pc: null, sessionId: null, mode: null, firstFrameMs: null, error: null, stalled: false,
+});
 let current = null; // {pc, camera, device, token, sessionId}
 
 function say(text) { $("status").textContent = text; }
@@ -61,9 +65,45 @@ function watchFirstFrame(video, startedAt) {
   }, FIRST_FRAME_TIMEOUT_MS);
 }
 
+async function framesDecoded(pc) {
+  let decoded = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded || 0;
+  });
+  return decoded;
+}
+
+function watchStalls(pc) {
+  // A camera can die while the connection to the edge stays up (the edge keeps the session and
+  // reconnects to the camera): only the frames stop. Decoded frames are counted from the
+  // receiver's statistics, which go on in a background tab, where nothing is rendered.
+  let decoded = -1;
+  let changedAt = performance.now();
+  const timer = setInterval(async () => {
+    if (current?.pc !== pc) { clearInterval(timer); return; }
+    const now = await framesDecoded(pc);
+    if (now !== decoded) {
+      decoded = now;
+      changedAt = performance.now();
+      if (live.stalled) {
+        live.stalled = false;
+        if (!live.error) $("error").textContent = "";
+        say(`live (${live.mode}) · the video is back`);
+      }
+    } else if (!live.stalled && !live.error && live.firstFrameMs !== null && pc.connectionState === "connected"
+      && performance.now() - changedAt > STALL_MS) {
+      live.stalled = true;
+      $("error").textContent = `the camera stopped sending video at ${new Date().toLocaleTimeString()} (it may be `
+        + "offline, or the edge is reconnecting to it); the view resumes by itself when it is back";
+      say("");
+    }
+  }, STALL_CHECK_MS);
+}
+
 async function start(token, camera, device) {
   await stop();
   live.error = null;
+  live.stalled = false;
   live.firstFrameMs = null;
   $("error").textContent = "";
   const startedAt = performance.now();
@@ -104,6 +144,7 @@ async function start(token, camera, device) {
     say(`answered by ${answer.device_id} (${answer.mode}); waiting for the first frame…`);
     watchFirstFrame(video, startedAt);
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    watchStalls(pc);
   } catch (err) {
     await stop({ quiet: true });
     fail(`${camera}: ${err.message}`);
@@ -115,6 +156,10 @@ async function stop({ quiet = false, unloading = false } = {}) {
   current = null;
   live.pc = null;
   live.sessionId = null;
+  if (live.stalled) {
+    live.stalled = false;
+    $("error").textContent = "";
+  }
   if (!closing) return;
   if (closing.sessionId) {
     // The edge ends the session on this request; keepalive: it still goes out while the tab closes.

@@ -8,7 +8,9 @@ schedules the packet onto the loop; everything else happens on the loop.
 
 A pass-through viewer's browser that lost its picture asks for a keyframe (RTCP PLI/FIR), and the
 camera cannot be asked for one: the feed sends that viewer the cached GOP again from its keyframe,
-unless the camera's own next keyframe is due within ``KEYFRAME_WAIT_S``.
+unless the camera's own next keyframe is due within ``KEYFRAME_WAIT_S``, or the camera has sent
+nothing for ``REPLAY_MAX_AGE_S`` (a browser asks for a keyframe when frames stop coming, and old
+pictures must not be shown again as live).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ a longer GOP is dropped and its next viewer waits for a keyframe instead."""
 MAX_VIEWER_QUEUE = 300
 KEYFRAME_WAIT_S = 1.0
 """A keyframe request is left to the camera's next keyframe when that is due within this."""
+REPLAY_MAX_AGE_S = 2.0
+"""A GOP whose newest frame arrived longer ago than this is not sent again: the camera stopped.
+(Chrome asks for a keyframe after 3 s without a frame.)"""
 FRAME_TICKS = VIDEO_CLOCK // 30
 """aiortc's encoders run at a 1/30 s time base: re-encoded frames get timestamps on that grid,
 one slot apart at least, so that no two frames of one viewer share a timestamp."""
@@ -129,8 +134,10 @@ class CameraFeed:
         makes its next frame one by itself; passing through, the viewer gets the GOP again."""
         if not isinstance(track, PacketTrack) or track not in self._tracks or not self._gop:
             return
-        interval = self._keyframe_interval
-        if interval is not None and self._gop[0].ts + interval - time.time() < KEYFRAME_WAIT_S:
+        now, interval = time.time(), self._keyframe_interval
+        if now - self._gop[-1].ts > REPLAY_MAX_AGE_S:
+            return
+        if interval is not None and self._gop[0].ts + interval - now < KEYFRAME_WAIT_S:
             return
         if track.replay(self._gop):
             self._log.debug("keyframe request answered from the cached GOP", units=len(self._gop))

@@ -2,7 +2,8 @@
 
 Two edges: ``live-box`` watches the RTSP server's highway (H.264 Main without B-frames: passed
 through) and parking (with B-frames: re-encoded) streams; ``spare-box`` has one camera whose
-RTSP server does not exist, and is frozen and then stopped by the last test.
+RTSP server does not exist, and is frozen and then stopped by one test. Another test starts
+``dying-box`` on an RTSP server of its own, which it stops and restarts while a page watches.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from playwright.sync_api import Page
 
 from tests.browser.conftest import StartEdge
 from tests.support.net import free_port
+from tests.support.paths import HIGHWAY
 from tests.support.rtsp import RtspServer
 from tests.support.stack import CentralProcess, EdgeProcess, camera, wait_until
 
@@ -34,7 +36,8 @@ PEER_TIMEOUT_S = 4
 STATS_JS = """async () => {
   const live = window.gridwatchLive, video = document.getElementById('video');
   const result = {width: video.videoWidth, height: video.videoHeight, decoded: 0, mode: live.mode,
-                  firstFrameMs: live.firstFrameMs, error: live.error, sessionId: live.sessionId};
+                  firstFrameMs: live.firstFrameMs, error: live.error, stalled: live.stalled,
+                  sessionId: live.sessionId};
   if (live.pc) (await live.pc.getStats()).forEach((s) => {
     if (s.type === 'inbound-rtp' && s.kind === 'video') result.decoded = s.framesDecoded;
   });
@@ -227,6 +230,24 @@ def test_an_offline_device_shows_its_message_without_hanging(central: CentralPro
     message = shown_error(page, timeout=5)
     assert message == "gate: device 'spare-box' is offline, so camera 'gate' cannot be shown live"
     page.screenshot(path=artifacts / "offline-device.png")
+
+
+def test_the_page_says_when_the_camera_dies_mid_view_and_plays_again_when_it_returns(
+        central: CentralProcess, start_edge: StartEdge, new_page: Callable[[], Page], artifacts: Path) -> None:
+    """The edge keeps the session while it reconnects to the camera; only the frames stop."""
+    with RtspServer({"dying": HIGHWAY}) as server:
+        start_edge("dying-box", [camera("dying", server.url("dying"))], streaming=["dying"])
+        page = open_live(new_page(), central, "dying")
+        wait_playing(page)
+        server.stop()
+        message = shown_error(page)
+        assert message.startswith("the camera stopped sending video"), message
+        assert stats(page)["stalled"] and not stats(page)["error"]
+        page.screenshot(path=artifacts / "camera-died.png")
+        server.start()
+        back = wait_until(lambda: not stats(page)["stalled"] and stats(page), 45, "the video to come back")
+        assert page.locator("#error").inner_text().strip() == ""
+        wait_until(lambda: stats(page)["decoded"] >= back["decoded"] + 30, 15, "the video to play on")
 
 
 def _open_viewers(edge: EdgeProcess) -> int:

@@ -131,15 +131,20 @@ def test_a_keyframe_request_is_answered_with_the_cached_gop(live: tuple[LiveServ
     assert camera_keyframes == 1, "the viewer's keyframe came before the camera's next one"
 
 
-@pytest.mark.parametrize(("keyframe_interval_s", "replayed"), [(10.0, True), (1.0, False)])
-def test_the_gop_is_replayed_only_when_the_cameras_next_keyframe_is_far(
-        long_gop: Path, monkeypatch: pytest.MonkeyPatch, keyframe_interval_s: float, replayed: bool) -> None:
-    """Two keyframes ``keyframe_interval_s`` apart (arrival times), the second just arrived."""
+@pytest.mark.parametrize(("keyframe_interval_s", "age_s", "replayed"), [
+    (10.0, 0.1, True),   # the camera's next keyframe is 10 s away
+    (1.0, 0.1, False),   # it is due within a second: the browser gets it soon enough
+    (10.0, 3.0, False),  # the camera sent nothing for 3 s: old pictures must not come back as live
+])
+def test_the_gop_is_replayed_only_while_the_camera_sends_and_its_next_keyframe_is_far(
+        long_gop: Path, monkeypatch: pytest.MonkeyPatch, keyframe_interval_s: float, age_s: float,
+        replayed: bool) -> None:
+    """Two keyframes ``keyframe_interval_s`` apart (arrival times), the second ``age_s`` ago."""
     monkeypatch.setattr(tracks, "REPLAY_INTERVAL_S", 0.0)  # the new viewer's own burst does not count here
     async def run(packets: list[av.Packet[Any]]) -> int:
         now = time.time()
         step = keyframe_interval_s / GOP_FRAMES
-        stamps = [now - 0.1 - keyframe_interval_s + i * step for i in range(len(packets))]
+        stamps = [now - age_s - keyframe_interval_s + i * step for i in range(len(packets))]
         health = CameraHealthTracker("cam")
         health.set_state(CameraState.streaming)
         feed = CameraFeed("cam", health, LiveConfig(mode="passthrough"), asyncio.get_running_loop())
@@ -158,5 +163,5 @@ def test_the_gop_is_replayed_only_when_the_cameras_next_keyframe_is_far(
 
     with av.open(str(long_gop)) as container:  # open while the ring holds its packets
         stream = container.streams.video[0]
-        packets = [p for p in container.demux(stream) if p.size][:GOP_FRAMES + 3]
+        packets = [p for p in container.demux(stream) if p.size][:GOP_FRAMES + 1]
         assert asyncio.run(run(packets)) == int(replayed)
