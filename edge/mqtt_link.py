@@ -7,10 +7,15 @@ What paho-mqtt 2.x does that this module relies on (read in paho's ``client.py``
   and sends it after the next CONNACK; a message that was on the wire when the link
   dropped is resent with DUP set. paho keeps these in memory for the life of the client
   object, whatever the broker's session says, so a caller must never publish the same
-  message twice in one process: that would be a duplicate, not a retry.
+  message twice in one process: that would be a duplicate, not a retry. The exception is a
+  message acknowledged as ``Ack.unheard``: paho has forgotten it and nobody received it.
 - ``on_publish(client, userdata, mid, reason_code, properties)`` fires once, on PUBACK,
   with the broker's reason code; it runs on paho's network thread while paho holds its
   message lock, so callbacks here do little and never call back into paho.
+- A PUBACK is not a delivery: MQTT v5 reason 16 (no matching subscribers, which Mosquitto
+  sends to v5 clients only) means the broker took the message and dropped it, e.g. after it
+  lost its sessions and before the central service subscribed again. Reasons of 128 and up
+  are refusals. ``Ack`` tells the three apart.
 - The PUBACK can be handled before ``publish()`` has returned its ``mid`` to us, so an
   acknowledgement that arrives first is parked until the publisher registers the mid.
 - paho does not honour the broker's Receive Maximum; ``max_inflight`` (paho's own window,
@@ -29,6 +34,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,8 +50,22 @@ from edge.config import MqttConfig
 
 log = structlog.get_logger(__name__)
 
-AckCallback = Callable[[bool, str], None]
-"""Called with (accepted, broker reason) when the broker acknowledges a message."""
+
+class Ack(Enum):
+    """What a PUBACK says about one message."""
+
+    delivered = "delivered"
+    """Taken, and matched at least one subscription (queued for it even if its client is offline)."""
+    unheard = "unheard"
+    """Taken, but no subscription matched (reason 16): nobody will ever receive it."""
+    refused = "refused"
+    """Not taken (reason 128 and up: not authorised, quota exceeded, ...)."""
+
+
+NO_MATCHING_SUBSCRIBERS = 16
+
+AckCallback = Callable[[Ack, str], None]
+"""Called with (outcome, the broker's reason) when the broker acknowledges a message."""
 
 RpcHandler = Callable[[str, mqtt.MQTTMessage], None]
 """Called on paho's thread with (method, message) for each RPC request; must not block."""
@@ -71,7 +91,7 @@ class MqttLink:
         self._log = log.bind(device=device_id)
         self._lock = threading.Lock()
         self._awaiting: dict[int, AckCallback | None] = {}
-        self._early: dict[int, tuple[bool, str]] = {}
+        self._early: dict[int, tuple[Ack, str]] = {}
         self._connect_listeners: list[Callable[[], None]] = []
         self._rpc_handlers: dict[str, RpcHandler] = {}
         self._stopping = False
@@ -140,7 +160,7 @@ class MqttLink:
             offline = DeviceStatus(state=DeviceState.offline, device_id=self.device_id,
                                    sent_at=datetime.now(UTC))
             self.publish(self.topics.status(self.device_id), offline.to_json(), retain=True,
-                         on_ack=lambda ok, reason: done.set())
+                         on_ack=lambda ack, reason: done.set())
             if not done.wait(timeout):
                 self._log.warning("offline status not acknowledged before disconnect", timeout_s=timeout)
         self._client.disconnect()
@@ -149,13 +169,13 @@ class MqttLink:
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
                     properties: Any) -> None:
-        accepted = not reason.is_failure
+        ack = _ack_of(reason)
         with self._lock:
             if mid not in self._awaiting:
-                self._early[mid] = (accepted, str(reason))
+                self._early[mid] = (ack, str(reason))
                 return
             callback = self._awaiting.pop(mid)
-        _fire(callback, accepted, str(reason))
+        _fire(callback, ack, str(reason))
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode,
                     properties: Any) -> None:
@@ -186,6 +206,12 @@ class MqttLink:
                        reason: ReasonCode, properties: Any) -> None:
         if not self._stopping:
             self._log.warning("mqtt disconnected; reconnecting", reason=str(reason))
+
+
+def _ack_of(reason: ReasonCode) -> Ack:
+    if reason.is_failure:
+        return Ack.refused
+    return Ack.unheard if reason.value == NO_MATCHING_SUBSCRIBERS else Ack.delivered
 
 
 def _fire(callback: Callable[..., None] | None, *args: Any) -> None:

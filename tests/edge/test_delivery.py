@@ -19,11 +19,12 @@ from contract.event import Event, MediaKind, MediaRef
 from edge.config import CentralConfig, MqttConfig
 from edge.delivery import Delivery
 from edge.media_store import MediaStore
-from edge.mqtt_link import AckCallback, MqttLink
+from edge.mqtt_link import Ack, AckCallback, MqttLink
 from edge.outbox import Outbox
 from edge.uploader import Uploader
 from tests.edge.test_outbox import make_event
 from tests.support.broker import Broker, Recorder
+from tests.support.stack import wait_until
 
 DEVICE = "dev-1"
 
@@ -50,7 +51,8 @@ def start_edge(tmp_path: Path, broker: Broker, central_url: str | None = None) -
     outbox = Outbox(tmp_path / "outbox.db")
     link = MqttLink(MqttConfig(url=broker.url, keepalive_s=5), DEVICE, reconnect_max_s=1)
     uploader = Uploader(CentralConfig(url=central_url, token="tok"), store)
-    delivery = Delivery(outbox, link, uploader, retry_initial_s=0.05, retry_max_s=0.2)
+    delivery = Delivery(outbox, link, uploader, retry_initial_s=0.05, retry_max_s=0.2, unheard_initial_s=0.2,
+                        unheard_max_s=0.5)
     link.start()
     delivery.start()
     return Edge(outbox, link, delivery), store
@@ -92,11 +94,11 @@ class HandOverLog:
             with self.lock:
                 self.handed[event_id] += 1
 
-            def acked(accepted: bool, reason: str) -> None:
+            def acked(ack: Ack, reason: str) -> None:
                 with self.lock:
                     self.acked.add(event_id)
                 if on_ack:
-                    on_ack(accepted, reason)
+                    on_ack(ack, reason)
 
             return publish(topic, payload, retain=retain, on_ack=acked)
 
@@ -172,6 +174,33 @@ def test_a_new_process_sends_what_the_last_one_left(tmp_path: Path, broker: Brok
         assert edge.delivery.wait_empty(timeout=10)
         assert recorder.wait_for(lambda got: len(got) >= 5, timeout=5)
         assert event_ids(recorder.snapshot()) == [str(e.event_id) for e in sent]
+    finally:
+        edge.close()
+
+
+def test_events_nobody_subscribed_to_stay_in_the_outbox_until_a_subscriber_appears(
+    tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mosquitto acknowledges an MQTT v5 publish that matches no subscription with reason 16: it took the
+    event and dropped it. Such events are kept and one probes, with back-off, until someone receives it
+    (here a shared subscription, as the central service uses); then all go."""
+    edge, _ = start_edge(tmp_path, broker)
+    hand_over = HandOverLog()
+    hand_over.wrap(edge.link, monkeypatch)
+    try:
+        sent = [make_event() for _ in range(5)]
+        for event in sent:
+            edge.put(event)
+        wait_until(lambda: max(hand_over.handed.values(), default=0) >= 3, 10, "an event probing twice more")
+        assert edge.outbox.count() == 5, "events that reached nobody were deleted"
+
+        recorder = Recorder(broker.port, "$share/central/gridwatch/v1/devices/+/events", client_id="late-central")
+        try:
+            assert edge.delivery.wait_empty(timeout=15), broker.log[-2000:]
+            assert recorder.wait_for(lambda got: len(got) >= 5, timeout=5)
+            assert sorted(event_ids(recorder.snapshot())) == sorted(str(e.event_id) for e in sent)
+        finally:
+            recorder.close()
     finally:
         edge.close()
 
