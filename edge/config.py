@@ -35,6 +35,10 @@ class CentralConfig(StrictModel):
     url: str | None = Field(default="http://127.0.0.1:8080", pattern=r"^https?://",
                             description="Where media are uploaded; null keeps media on the edge only.")
     token: str | None = Field(default=None, description="This device's bearer token (role device).")
+    retry_max_s: float = Field(
+        default=5.0, gt=0, le=300,
+        description="Longest wait between two tries of an evidence upload while the central service is away: "
+        "once it is back, delivery resumes within this.")
 
 
 class ModelConfig(StrictModel):

@@ -46,7 +46,7 @@ class Delivery:
     subscriber listens."""
 
     def __init__(self, outbox: Outbox, link: MqttLink, uploader: Uploader, *, window: int = 50,
-                 retry_initial_s: float = 1.0, retry_max_s: float = 60.0,
+                 retry_initial_s: float = 1.0, retry_max_s: float = 5.0,
                  unheard_initial_s: float = 1.0, unheard_max_s: float = 5.0) -> None:
         if window < 1:
             raise ValueError(f"Delivery window is {window}; expected at least 1 unacknowledged message")

@@ -57,7 +57,7 @@ class Publishing:
                              make_room=self.store.free_up)
         self.link = MqttLink(self.config.mqtt, self.config.device_id)
         self.uploader = Uploader(self.config.central, self.store)
-        self.delivery = Delivery(self.outbox, self.link, self.uploader)
+        self.delivery = Delivery(self.outbox, self.link, self.uploader, retry_max_s=self.config.central.retry_max_s)
         self.status = StatusPublisher(
             self.link, self.config.device_id, self.health, self.outbox,
             self.config.mqtt.status_interval_s, __version__, store=self.store,

@@ -16,11 +16,12 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from contract.event import Event, MediaKind, MediaRef
-from edge.config import CentralConfig, MqttConfig
+from edge.config import CentralConfig, EdgeConfig, MqttConfig
 from edge.delivery import Delivery
 from edge.media_store import MediaStore
 from edge.mqtt_link import Ack, AckCallback, MqttLink
 from edge.outbox import Outbox
+from edge.runtime import Publishing, media_store
 from edge.uploader import Uploader
 from tests.edge.test_outbox import make_event
 from tests.support.broker import Broker, Recorder
@@ -210,6 +211,7 @@ class Central:
     """A stand-in for the central media endpoint that records each PUT and checks its hash."""
 
     fail_first: set[str] = field(default_factory=set)
+    down: bool = False  # every PUT gets 503, as from a proxy in front of a central service that is away
     puts: list[tuple[float, str, int]] = field(default_factory=list)  # (monotonic time, sha256, status)
     problems: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -221,7 +223,7 @@ class Central:
                 self.problems.append(f"{sha256}: authorization {auth!r}")
             if hashlib.sha256(body).hexdigest() != sha256:
                 self.problems.append(f"{sha256}: body does not match its hash")
-            status = 500 if sha256 in self.fail_first else 201
+            status = 503 if self.down else 500 if sha256 in self.fail_first else 201
             self.fail_first.discard(sha256)
             self.puts.append((time.monotonic(), sha256, status))
         return status
@@ -290,3 +292,33 @@ def test_without_a_central_url_uploading_is_a_no_op(tmp_path: Path) -> None:
     store = MediaStore(tmp_path / "media", max_bytes=1_000)
     missing = MediaRef(kind=MediaKind.clip, sha256="0" * 64, bytes=1, content_type="video/mp4")
     Uploader(CentralConfig(url=None), store).upload([missing])  # would raise MediaSkipped if it looked
+
+
+def test_uploads_resume_within_the_configured_wait_once_the_central_service_is_back(
+    tmp_path: Path, broker: Broker, recorder: Recorder, central: tuple[Central, str]
+) -> None:
+    """The back-off between upload tries is capped by ``central.retry_max_s``: after a long outage the
+    next try comes within that, not after a wait that kept doubling (30 s and more)."""
+    server, url = central
+    server.down = True
+    config = EdgeConfig.model_validate({
+        "device_id": DEVICE, "mqtt": {"url": broker.url}, "storage": {"dir": str(tmp_path / "state")},
+        "central": {"url": url, "token": "tok", "retry_max_s": 0.5},
+        "cameras": [{"id": "cam-1", "source": "unused.mp4",
+                     "zones": [{"id": "z", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"dust": {}}}]}],
+    })
+    publishing = Publishing(config, media_store(config))
+    publishing.start()
+    try:
+        snap = publishing.store.put_bytes(b"snapshot", MediaKind.snapshot, "image/jpeg")
+        event = make_event([snap])
+        publishing.put(event)
+        # Doubling from 1 s, eight tries would take over two minutes; capped at 0.5 s, about four seconds.
+        wait_until(lambda: len(server.attempts(snap.sha256)) >= 8, 20, "eight upload tries while the central is down")
+        server.down = False
+
+        assert publishing.delivery.wait_empty(timeout=10)
+        assert server.attempts(snap.sha256)[-1] == 201
+        assert recorder.wait_for(lambda got: event_ids(got) == [str(event.event_id)], timeout=5)
+    finally:
+        publishing.stop()
