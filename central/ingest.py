@@ -1,5 +1,6 @@
 """MQTT in, rows out: events are validated, stored once per ``event_id`` and filed into tickets;
-status messages keep the device registry. A bad message is counted and logged, never fatal.
+status messages keep the device registry. A bad message is counted and logged, never fatal, and so
+is a message about a camera that belongs to another device (``central.devices``).
 
 ``Intake`` does the work for one message and knows nothing of MQTT, so tests and the benchmark
 call it directly; ``MqttIngest`` wires it to a paho v5 client with a persistent session and a
@@ -30,7 +31,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wai
 
 from central.clock import Clock
 from central.config import MqttConfig
-from central.devices import StaleStatus, record_status
+from central.devices import RecordableStatus, Sighting, StaleStatus, claim_camera, record_status
 from central.models import Event as EventRow
 from central.models import EventMedia
 from central.tickets import TicketDesk
@@ -50,6 +51,8 @@ class Outcome(str, Enum):
     duplicate = "duplicate"
     malformed = "malformed"
     stale = "stale"
+    refused = "refused"
+    """An event for a camera that another device reported first."""
     failed = "failed"
     deferred = "deferred"
     """Not stored because ingest is stopping; left unacknowledged so the broker redelivers it."""
@@ -77,9 +80,9 @@ class Intake:
         with self._lock:
             return dict(self._counts)
 
-    def _count(self, kind: str, outcome: Outcome) -> Outcome:
+    def _count(self, kind: str, outcome: Outcome, times: int = 1) -> Outcome:
         with self._lock:
-            self._counts[f"{kind}_{outcome.value}"] += 1
+            self._counts[f"{kind}_{outcome.value}"] += times
         return outcome
 
     def event(self, topic: str, payload: bytes) -> Outcome:
@@ -114,6 +117,7 @@ class Intake:
         device_id = self._device_of(topic, payload)
         try:
             status = DeviceStatus.model_validate_json(payload)
+            RecordableStatus.model_validate(status.model_dump())
         except ValidationError as err:
             raise BadMessage(_describe(err)) from err
         if status.device_id is not None and status.device_id != device_id:
@@ -149,10 +153,16 @@ class Intake:
         now = self._clock.now()
         try:
             with self._sessions.begin() as session:
+                camera = claim_camera(session, event.device_id, event.camera_id, Sighting.of_details(event.details),
+                                      now)
+                if camera.device_id != event.device_id:
+                    log.warning("event refused: the camera belongs to another device", device=event.device_id,
+                                camera=event.camera_id, owner=camera.device_id, event_id=str(event.event_id))
+                    return Outcome.refused
                 row = _event_row(event, now)
                 session.add(row)
                 session.flush()
-                ticket = self._desk.file(session, row, now)
+                ticket = self._desk.file(session, row, camera, now)
         except sa_exc.IntegrityError:
             return Outcome.duplicate  # event_id is unique: a redelivery, here or at another replica
         log.debug("event stored", event_id=str(event.event_id), device=event.device_id, camera=event.camera_id,
@@ -162,12 +172,14 @@ class Intake:
     def _store_status(self, device_id: str, status: DeviceStatus) -> Outcome:
         try:
             with self._sessions.begin() as session:
-                record_status(session, device_id, status, self._clock.now())
+                refused = record_status(session, device_id, status, self._clock.now())
         except StaleStatus:
             return Outcome.stale
         except sa_exc.IntegrityError:
             with self._sessions.begin() as session:  # a replica inserted the device first: update it
-                record_status(session, device_id, status, self._clock.now())
+                refused = record_status(session, device_id, status, self._clock.now())
+        if refused:
+            self._count("cameras", Outcome.refused, len(refused))
         return Outcome.stored
 
 

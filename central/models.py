@@ -179,6 +179,17 @@ class MediaObject(Base):
     uploaded_by: Mapped[str] = mapped_column(sa.String(128))
 
 
+class MediaUpload(Base):
+    """A device that sent a file's bytes: only its own events make the file visible to a department."""
+
+    __tablename__ = "media_uploads"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("media.sha256", ondelete="CASCADE"),
+                                        primary_key=True)
+    device_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Device(Base):
     """An edge box, as its retained status messages describe it."""
 
@@ -195,14 +206,20 @@ class Device(Base):
 
 
 class Camera(Base):
-    """A camera of one device, with the health its device last reported."""
+    """A camera of one device, with the health its device last reported: the centre's record of where it is.
+
+    A camera id belongs to the first device that reported it (unique ``camera_id``); its district and
+    site decide routing and merging, whatever an event says.
+    """
 
     __tablename__ = "cameras"
+    __table_args__ = (sa.UniqueConstraint("camera_id"),)
 
     device_id: Mapped[str] = mapped_column(sa.String(128), sa.ForeignKey("devices.device_id"), primary_key=True)
     camera_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     name: Mapped[str | None] = mapped_column(sa.String(256))
     district: Mapped[str | None] = mapped_column(sa.String(64))
+    site: Mapped[str | None] = mapped_column(sa.String(128))
     state: Mapped[str] = mapped_column(sa.String(16))
     fps: Mapped[float] = mapped_column(sa.Float, default=0.0)
     analysis_fps: Mapped[float] = mapped_column(sa.Float, default=0.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
+
 from central.config import ANY_DISTRICT, CentralConfig, Route
 
 
@@ -23,6 +25,26 @@ class Assignment:
         return dispatched_at + timedelta(hours=self.resolve_hours)
 
 
+@dataclass(frozen=True)
+class DistrictScope:
+    """The camera districts a department gets tickets from: what it may see of devices and cameras.
+
+    ``named`` are its own routes' districts; through a ``*`` route it also gets every district
+    without a route of its own for that type, and cameras without a district: that is every
+    district outside ``unrouted_except`` (None when it has no ``*`` route).
+    """
+
+    named: frozenset[str]
+    unrouted_except: frozenset[str] | None
+
+    def holds(self, district: sa.orm.InstrumentedAttribute[str | None]) -> sa.ColumnElement[bool]:
+        """The SQL condition that a ``district`` column lies in this scope."""
+        named = district.in_(sorted(self.named))
+        if self.unrouted_except is None:
+            return named
+        return sa.or_(named, district.is_(None), district.not_in(sorted(self.unrouted_except)))
+
+
 class Router:
     """Looks up the route for (type, district), falling back to the type's ``*`` route."""
 
@@ -37,6 +59,17 @@ class Router:
         if route is None:
             return None
         return Assignment(route.department, route.sign_hours, route.resolve_hours)
+
+    def districts_of(self, department: str) -> DistrictScope:
+        """Where ``department``'s tickets come from, by the same routes that send them."""
+        named = {district for (_, district), route in self._routes.items()
+                 if district != ANY_DISTRICT and route.department == department}
+        caught_by_star = [event_type for (event_type, district), route in self._routes.items()
+                          if district == ANY_DISTRICT and route.department == department]
+        routed_elsewhere = [{d for (t, d) in self._routes if t == event_type and d != ANY_DISTRICT}
+                            for event_type in caught_by_star]
+        unrouted_except = frozenset(set.intersection(*routed_elsewhere)) if routed_elsewhere else None
+        return DistrictScope(frozenset(named), unrouted_except)
 
     def for_department(self, event_type: str, district: str | None, department: str) -> Assignment:
         """Deadlines when an operator sends a ticket to a department of their choosing.

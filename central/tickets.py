@@ -1,7 +1,9 @@
 """How events become tickets: pair an episode's events, merge repeats of one problem, open the rest.
 
 A ``start`` event opens a ticket unless an open ticket of the same type already covers the
-same camera and zone (or, for dust and building, the same site) within the merge window.
+same camera and zone (or, for dust and building, the same site of the same device) within the merge
+window. District, site and camera name come from the centre's record of the camera, never from
+the event's details: a device cannot pick the department or join another's ticket.
 ``update`` and ``end`` events join the ticket their episode's start went to (``details.episode_id``),
 falling back to the same merge rule; they never open or close a ticket. An update or end that
 arrives before its start waits unattached and is adopted when the start comes.
@@ -36,7 +38,7 @@ TYPE_NAMES = {
 
 @dataclass(frozen=True)
 class Place:
-    """Where an event happened, from its details first and the camera registry second."""
+    """Where an event happened: the camera's record, and the map position the event gives."""
 
     district: str | None = None
     site: str | None = None
@@ -52,9 +54,12 @@ class TicketDesk:
         self._router = router
         self._window = merge_window
 
-    def file(self, session: Session, event: Event, now: datetime) -> Ticket | None:
-        """The ticket the event now belongs to, or None while an update/end waits for its start."""
-        place = place_of(session, event)
+    def file(self, session: Session, event: Event, camera: Camera, now: datetime) -> Ticket | None:
+        """The ticket the event now belongs to, or None while an update/end waits for its start.
+
+        ``camera`` is the record of the event's camera, which its device owns.
+        """
+        place = place_of(event, camera)
         _serialise_merges(session, event, place)
         ticket = self._episode_ticket(session, event) or self._mergeable(session, event, place)
         if ticket is None and event.phase != "start":
@@ -79,8 +84,8 @@ class TicketDesk:
     def _mergeable(self, session: Session, event: Event, place: Place) -> Ticket | None:
         same_zone = sa.and_(Ticket.device_id == event.device_id, Ticket.camera_id == event.camera_id,
                             Ticket.zone_id == event.zone_id)
-        where_ = sa.or_(same_zone, Ticket.site == place.site) if place.site and event.type in SITE_TYPES \
-            else same_zone
+        same_site = sa.and_(Ticket.device_id == event.device_id, Ticket.site == place.site)
+        where_ = sa.or_(same_zone, same_site) if place.site and event.type in SITE_TYPES else same_zone
         return session.scalar(
             sa.select(Ticket)
             .where(Ticket.type == event.type, Ticket.status.in_([s.value for s in OPEN]), where_,
@@ -132,20 +137,15 @@ def _join(ticket: Ticket, event: Event, now: datetime) -> None:
     ticket.updated_at = now
 
 
-def place_of(session: Session, event: Event) -> Place:
-    """The edge sends district and camera name in the details; the registry fills in for older edges."""
+def place_of(event: Event, camera: Camera) -> Place:
+    """The camera's record says where; the event's details only add a map position."""
     details: dict[str, Any] = event.details or {}
-    known = _text(details.get("district")) and _text(details.get("camera_name"))
-    camera = None if known else session.get(Camera, (event.device_id, event.camera_id))
     location = details.get("location")
     lat = lon = None
-    if isinstance(location, dict) and _is_number(location.get("lat")) and _is_number(location.get("lon")):
+    if isinstance(location, dict) and _is_coordinate(location.get("lat"), 90) \
+            and _is_coordinate(location.get("lon"), 180):
         lat, lon = float(location["lat"]), float(location["lon"])
-    return Place(
-        district=_text(details.get("district")) or (camera.district if camera else None),
-        site=_text(details.get("site")),
-        lat=lat, lon=lon,
-        camera_name=_text(details.get("camera_name")) or (camera.name if camera else None))
+    return Place(district=camera.district, site=camera.site, lat=lat, lon=lon, camera_name=camera.name)
 
 
 def _serialise_merges(session: Session, event: Event, place: Place) -> None:
@@ -155,19 +155,16 @@ def _serialise_merges(session: Session, event: Event, place: Place) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    scope = f"site:{place.site}" if place.site and event.type in SITE_TYPES else \
+    scope = f"site:{event.device_id}/{place.site}" if place.site and event.type in SITE_TYPES else \
         f"zone:{event.device_id}/{event.camera_id}/{event.zone_id}"
     digest = hashlib.blake2b(f"{event.type}|{scope}".encode(), digest_size=8).digest()
     session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                     {"key": int.from_bytes(digest, "big", signed=True)})
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _is_coordinate(value: Any, limit: float) -> bool:
+    """A finite number within ±limit degrees (NaN or 1e400 would break the map and PostgreSQL)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and -limit <= value <= limit
 
 
 def _aware(value: datetime) -> datetime:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA = "gridwatch.event/1"
+SCHEMA: Final = "gridwatch.event/1"
+ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
+"""Device, camera and zone ids as the edge configuration allows them (no NUL, no slash, no space)."""
+NO_NUL = r"^[^\x00]*$"
 
 
 class Phase(str, Enum):
@@ -36,10 +40,11 @@ class MediaRef(BaseModel):
 
     kind: MediaKind
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    bytes: int = Field(ge=0)
+    bytes: int = Field(ge=0, le=2**63 - 1)
     content_type: Literal["image/jpeg", "video/mp4"]
     label: str | None = Field(
-        default=None, max_length=64, description="What the snapshot shows, e.g. 'arrival' or 'dwell'."
+        default=None, max_length=64, pattern=NO_NUL,
+        description="What the snapshot shows, e.g. 'arrival' or 'dwell'.",
     )
 
 
@@ -54,10 +59,18 @@ class MissingMedia(BaseModel):
     reason: str = Field(max_length=500)
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""An edge whose clock fell back to the epoch still gets its events filed (a wrong time beats a lost event)."""
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Before datetime's own limits, so that converting a zone or adding the merge window never overflows."""
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamps must carry a time zone (ISO 8601 with Z or +00:00)")
-    return value.astimezone(timezone.utc)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"timestamps must lie from {EARLIEST.year} up to {LATEST.year}")
+    return value.astimezone(UTC)
 
 
 class Event(BaseModel):
@@ -69,9 +82,9 @@ class Event(BaseModel):
     event_id: uuid.UUID
     phase: Phase
     type: EventType
-    device_id: str = Field(min_length=1, max_length=128)
-    camera_id: str = Field(min_length=1, max_length=128)
-    zone_id: str = Field(min_length=1, max_length=128)
+    device_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
+    camera_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
+    zone_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
     started_at: datetime
     observed_at: datetime
     ended_at: datetime | None = None
@@ -86,12 +99,36 @@ class Event(BaseModel):
     def _check_ended(cls, value: datetime | None) -> datetime | None:
         return None if value is None else _utc(value)
 
+    @field_validator("details")
+    @classmethod
+    def _check_details(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not _plain_json(value):
+            raise ValueError("details must be plain JSON: NaN and Infinity are not numbers")
+        return value
+
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
 
     @classmethod
-    def from_json(cls, payload: bytes | str) -> "Event":
+    def from_json(cls, payload: bytes | str) -> Event:
         return cls.model_validate_json(payload)
+
+
+def _plain_json(value: Any) -> bool:
+    """False if a float inside is NaN or infinite, which JSON (and PostgreSQL's json type) cannot hold.
+
+    Iterative, so a deeply nested value cannot exhaust the stack.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 def new_event_id() -> uuid.UUID:

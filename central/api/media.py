@@ -1,5 +1,10 @@
 """``/api/v1/media/{sha256}``: devices upload evidence by hash; people fetch it, with HTTP Range.
 
+Each file is tied to every device that sent its bytes (a device token is named after its device
+id); department staff see a file only through a ticket of theirs whose event comes from a device
+that uploaded it, so naming another device's hash in an event shows nothing. A device that asks to
+store a file someone else already stored must send the bytes too, which proves it has them.
+
 Range handling is written here rather than borrowed from Starlette's FileResponse because the
 bytes come from a ``MediaStore``, which need not be a local file.
 """
@@ -16,47 +21,71 @@ from fastapi import APIRouter, Header, HTTPException, Path, Request, Response, s
 from fastapi.responses import StreamingResponse
 
 from central.api.deps import Reader, ServicesDep, SessionDep, Uploader
-from central.auth import Role
+from central.auth import Principal, Role
+from central.inserts import insert_if_absent
 from central.media import HashMismatch, TooLarge
-from central.models import Event, EventMedia, MediaObject, Ticket
+from central.media_types import TYPES, WrongType, checked
+from central.models import Event, EventMedia, MediaObject, MediaUpload, Ticket
+from central.services import Services
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
 
-CONTENT_TYPES = ("image/jpeg", "video/mp4")
 CHUNK = 256 * 1024
+HUGE = 10**19
+"""Larger than any file: a Range number with more digits than this is read as this (never parsed)."""
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file's bytes, lower-case hex.")]
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.ASCII)
 
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {
-    t: {"schema": {"type": "string", "format": "binary"}} for t in CONTENT_TYPES}}}
+    t: {"schema": {"type": "string", "format": "binary"}} for t in TYPES}}}
 
 
 @router.put("/{sha256}", status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_BODY,
             summary="Upload an evidence file named by its SHA-256",
             responses={200: {"description": "Already stored"}, 400: {"description": "Hash mismatch"},
-                       413: {"description": "Too large"}, 415: {"description": "Not JPEG or MP4"}})
+                       413: {"description": "Too large"},
+                       415: {"description": "Not JPEG, PNG or MP4, or not the type the Content-Type says"}})
 async def put_media(sha256: Sha256, request: Request, principal: Uploader, services: ServicesDep,
                     content_type: Annotated[str | None, Header()] = None) -> Response:
     kind = (content_type or "").split(";")[0].strip().lower()
-    if kind not in CONTENT_TYPES:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be one of {CONTENT_TYPES}")
-    if services.media.exists(sha256):
+    if kind not in TYPES:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be one of {TYPES}")
+    device = principal.name if principal.role is Role.device else None
+    stored = services.media.exists(sha256)
+    if stored and _holds(services, sha256, device):
         return Response(status_code=status.HTTP_200_OK)
     max_bytes = int(services.config.media.max_mb * 1024 * 1024)
     try:
-        size = await services.media.put(sha256, request.stream(), max_bytes)
+        size = await services.media.put(sha256, checked(request.stream(), kind), max_bytes)
     except HashMismatch as err:
         log.warning("media upload refused", sha256=sha256, uploader=principal.name, reason=str(err))
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from err
     except TooLarge as err:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(err)) from err
+    except WrongType as err:
+        log.warning("media upload refused", sha256=sha256, uploader=principal.name, reason=str(err))
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(err)) from err
+    _record(services, principal, sha256, kind, size)
+    log.info("media stored", sha256=sha256, bytes=size, uploader=principal.name, device=device)
+    return Response(status_code=status.HTTP_200_OK if stored else status.HTTP_201_CREATED)
+
+
+def _holds(services: Services, sha256: str, device: str | None) -> bool:
+    """True when the uploader already sent these bytes (an admin's upload ties no device)."""
+    if device is None:
+        return True
+    with services.sessions() as session:
+        return session.get(MediaUpload, (sha256, device)) is not None
+
+
+def _record(services: Services, principal: Principal, sha256: str, kind: str, size: int) -> None:
+    now = services.clock.now()
     with services.sessions.begin() as session:
-        if session.get(MediaObject, sha256) is None:
-            session.add(MediaObject(sha256=sha256, content_type=kind, bytes=size, uploaded_at=services.clock.now(),
-                                    uploaded_by=principal.name))
-    log.info("media stored", sha256=sha256, bytes=size, uploader=principal.name)
-    return Response(status_code=status.HTTP_201_CREATED)
+        insert_if_absent(session, MediaObject, sha256=sha256, content_type=kind, bytes=size, uploaded_at=now,
+                         uploaded_by=principal.name)
+        if principal.role is Role.device:
+            insert_if_absent(session, MediaUpload, sha256=sha256, device_id=principal.name, uploaded_at=now)
 
 
 @router.get("/{sha256}", summary="Download an evidence file; honours a single HTTP Range",
@@ -70,7 +99,8 @@ def get_media(sha256: Sha256, principal: Reader, services: ServicesDep, session:
     if size is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no media {sha256}")
     stored = session.get(MediaObject, sha256)
-    headers = {"Accept-Ranges": "bytes", "ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000"}
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000",
+               "X-Content-Type-Options": "nosniff"}
     media_type = stored.content_type if stored else "application/octet-stream"
     span = _parse_range(range_, size)
     if span is None:
@@ -91,13 +121,20 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     first, last = match.groups()
     if first == "":
-        start, end = max(size - int(last), 0), size
+        start, end = max(size - _number(last), 0), size
     else:
-        start, end = int(first), size if last == "" else min(int(last) + 1, size)
+        start, end = _number(first), size if last == "" else min(_number(last) + 1, size)
     if start >= size or start >= end:
         raise HTTPException(status.HTTP_416_RANGE_NOT_SATISFIABLE, f"file has {size} bytes",
                             headers={"Content-Range": f"bytes */{size}"})
     return start, end
+
+
+def _number(digits: str) -> int:
+    """A Range number; thousands of digits would take long to parse (Python refuses past 4300), and
+    any number with more than 19 significant digits is past the end of every file anyway."""
+    significant = digits.lstrip("0")
+    return HUGE if len(significant) > 19 else int(significant or "0")
 
 
 def _read(handle: BinaryIO, start: int, end: int) -> Iterator[bytes]:
@@ -113,7 +150,9 @@ def _read(handle: BinaryIO, start: int, end: int) -> Iterator[bytes]:
 
 
 def _department_may_see(session: SessionDep, sha256: str, department: str | None) -> bool:
+    """Through an event on one of the department's tickets, from a device that uploaded the file."""
+    uploaded = sa.and_(MediaUpload.sha256 == EventMedia.sha256, MediaUpload.device_id == Event.device_id)
     return session.scalar(
         sa.select(EventMedia.id).join(Event, EventMedia.event_pk == Event.id)
-        .join(Ticket, Event.ticket_id == Ticket.id)
+        .join(Ticket, Event.ticket_id == Ticket.id).join(MediaUpload, uploaded)
         .where(EventMedia.sha256 == sha256, Ticket.department == department).limit(1)) is not None

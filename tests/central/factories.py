@@ -29,9 +29,9 @@ def episode(type_: str = "illegal_parking", at: datetime = START, **details: Any
             for i, phase in enumerate(("start", "update", "end"))]
 
 
-def status(device: str = "box-1", district: str = "chongchuan", sent_at: datetime = START,
-           state: DeviceState = DeviceState.online) -> DeviceStatus:
+def status(device: str = "box-1", district: str | None = "chongchuan", sent_at: datetime = START,
+           state: DeviceState = DeviceState.online, camera: str = "cam-1") -> DeviceStatus:
     return DeviceStatus(state=state, device_id=device, version="0.1.0", sent_at=sent_at, outbox_pending=3,
-                        cameras=[CameraHealth(camera_id="cam-1", name="Renmin Rd east", district=district,
+                        cameras=[CameraHealth(camera_id=camera, name="Renmin Rd east", district=district,
                                               state=CameraState.streaming, fps=25.0, analysis_fps=1.0,
                                               last_frame_at=sent_at, reconnects=2)])

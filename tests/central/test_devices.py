@@ -6,7 +6,9 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from central.auth import Role, create_token
 from central.services import Services
+from contract.status import CameraHealth, CameraState
 from contract.topics import Topics
 from tests.central.conftest import START, bearer
 from tests.central.factories import status
@@ -17,19 +19,47 @@ TOPICS = Topics()
 def test_devices_and_cameras_show_the_latest_status(client: TestClient, services: Services,
                                                    tokens: dict[str, str]) -> None:
     services.intake.status(TOPICS.status("box-1"), status(sent_at=START).to_json().encode())
-    services.intake.status(TOPICS.status("box-2"), status("box-2", "gangzha", START).to_json().encode())
+    services.intake.status(TOPICS.status("box-2"), status("box-2", "gangzha", START, camera="cam-2").to_json().encode())
     services.intake.status(TOPICS.status("box-2"), b'{"state":"offline"}')
     later = status(sent_at=START + timedelta(minutes=1)).model_copy(update={"outbox_pending": 0})
     services.intake.status(TOPICS.status("box-1"), later.to_json().encode())
-    devices = client.get("/api/v1/devices", headers=bearer(tokens["cg-chongchuan"])).json()
+    devices = client.get("/api/v1/devices", headers=bearer(tokens["admin"])).json()
     assert [(d["device_id"], d["state"], d["outbox_pending"]) for d in devices] == [
         ("box-1", "online", 0), ("box-2", "offline", 3)]
     assert devices[0]["cameras"][0]["name"] == "Renmin Rd east"
     cameras = client.get("/api/v1/cameras", headers=bearer(tokens["operator"])).json()
     assert [(c["device_id"], c["camera_id"], c["district"], c["fps"]) for c in cameras] == [
-        ("box-1", "cam-1", "chongchuan", 25.0), ("box-2", "cam-1", "gangzha", 25.0)]
+        ("box-1", "cam-1", "chongchuan", 25.0), ("box-2", "cam-2", "gangzha", 25.0)]
 
 
 def test_devices_cannot_list_the_registry(client: TestClient, tokens: dict[str, str]) -> None:
     assert client.get("/api/v1/devices", headers=bearer(tokens["device"])).status_code == 403
     assert client.get("/api/v1/cameras").status_code == 401
+
+
+def test_departments_see_only_the_devices_and_cameras_of_their_districts(client: TestClient, services: Services,
+                                                                        tokens: dict[str, str]) -> None:
+    """A department's districts are those its routes send it tickets from; ``*`` routes cover the rest."""
+    two_districts = status("box-1", "chongchuan")
+    two_districts = two_districts.model_copy(update={"cameras": [*two_districts.cameras, CameraHealth(
+        camera_id="cam-4", district="gangzha", state=CameraState.streaming)]})
+    for message in (two_districts, status("box-2", "gangzha", camera="cam-2"),
+                    status("box-3", "haimen", camera="cam-3"), status("box-5", None, camera="cam-5")):
+        assert message.device_id is not None
+        services.intake.status(TOPICS.status(message.device_id), message.to_json().encode())
+
+    with services.sessions.begin() as session:
+        holders = {**tokens, "cg-city": create_token(session, services.clock, Role.department, "city", "cg-city")}
+
+    def seen(holder: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
+        devices = client.get("/api/v1/devices", headers=bearer(holders[holder])).json()
+        cameras = client.get("/api/v1/cameras", headers=bearer(holders[holder])).json()
+        return ([(d["device_id"], [c["camera_id"] for c in d["cameras"]]) for d in devices],
+                [c["camera_id"] for c in cameras])
+
+    assert seen("cg-chongchuan") == ([("box-1", ["cam-1"])], ["cam-1"])
+    assert seen("env-chongchuan") == ([("box-1", ["cam-1"])], ["cam-1"])
+    assert seen("cg-gangzha") == ([("box-1", ["cam-4"]), ("box-2", ["cam-2"])], ["cam-4", "cam-2"])
+    assert seen("cg-city") == ([("box-3", ["cam-3"]), ("box-5", ["cam-5"])], ["cam-3", "cam-5"])
+    assert seen("operator") == ([("box-1", ["cam-1", "cam-4"]), ("box-2", ["cam-2"]), ("box-3", ["cam-3"]),
+                                 ("box-5", ["cam-5"])], ["cam-1", "cam-4", "cam-2", "cam-3", "cam-5"])
