@@ -44,7 +44,9 @@ class CameraHealthTracker:
             if state == self._state:
                 return
             previous, self._state = self._state, state
-            if reason:
+            if state is CameraState.streaming:
+                self._last_error = None  # a camera that streams again has no current error
+            elif reason:
                 self._last_error = reason
         log.info("camera state", camera=self.camera_id, previous=previous.value, state=state.value, reason=reason)
 

@@ -51,6 +51,16 @@ class ReaderError(RuntimeError):
     """A source that cannot be read at all (raised for recordings; live cameras retry instead)."""
 
 
+class ConnectTimeout(ReaderError):
+    """The camera did not answer within ``connect_timeout_s``.
+
+    PyAV's timeout interrupts FFmpeg, and FFmpeg's RTSP demuxer turns that interruption into
+    "Invalid data found when processing input", so a camera that accepts the connection and then
+    says nothing looked like one that sends garbage. An open that failed only once the connect
+    timeout had run out failed because of it: the interrupt fires exactly then.
+    """
+
+
 def mask_credentials(text: str) -> str:
     """``rtsp://user:pass@host/...`` -> ``rtsp://***@host/...`` anywhere in ``text`` (URLs, FFmpeg errors)."""
     return _CREDENTIALS.sub("***@", text)
@@ -232,14 +242,20 @@ class Reader:
         options = {"rtsp_transport": "tcp"} if self._source.startswith("rtsp://") else {}
         timeout = (self._settings.connect_timeout_s, self._settings.stall_timeout_s) if self._live else None
         self._log.info("opening source", source=mask_credentials(self._source), live=self._live)
-        container = av.open(self._source, options=options, timeout=timeout)
+        started = time.monotonic()
+        try:
+            container = av.open(self._source, options=options, timeout=timeout)
+        except av.FFmpegError as err:
+            if timeout is not None and time.monotonic() - started >= self._settings.connect_timeout_s:
+                raise ConnectTimeout(f"timed out: no answer within {self._settings.connect_timeout_s:g} s") from err
+            raise
         if not container.streams.video:
             container.close()
             raise ReaderError(f"camera '{self._camera_id}': '{mask_credentials(self._source)}' has no video stream")
         return container
 
     def _decode(self, container: InputContainer, halt: threading.Event,
-                clock: Callable[[av.Packet], float]) -> Iterator[Frame]:
+                clock: Callable[[av.Packet[VideoStream]], float]) -> Iterator[Frame]:
         """Every packet: stamped, into the ring, decoded; sampled frames only: converted and yielded."""
         stream = container.streams.video[0]
         self._prepare(stream)
@@ -264,7 +280,7 @@ class Reader:
         if self._settings.keyframes_only:
             context.skip_frame = "NONKEY"
 
-    def _decoded(self, stream: VideoStream, packet: av.Packet) -> list[av.VideoFrame]:
+    def _decoded(self, stream: VideoStream, packet: av.Packet[VideoStream]) -> list[av.VideoFrame]:
         """A damaged packet costs its frames, not the connection."""
         try:
             return stream.decode(packet)
@@ -273,15 +289,15 @@ class Reader:
             return []
 
 
-def _arrival_clock(packet: av.Packet) -> float:
+def _arrival_clock(packet: av.Packet[VideoStream]) -> float:
     return time.time()
 
 
-def _media_clock(start_ts: float) -> Callable[[av.Packet], float]:
+def _media_clock(start_ts: float) -> Callable[[av.Packet[VideoStream]], float]:
     """``start_ts`` + pts in seconds; a packet without pts keeps the previous time."""
     last = start_ts
 
-    def stamp(packet: av.Packet) -> float:
+    def stamp(packet: av.Packet[VideoStream]) -> float:
         nonlocal last
         if packet.pts is not None and packet.time_base is not None:
             last = start_ts + float(packet.pts * packet.time_base)

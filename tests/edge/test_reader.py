@@ -162,7 +162,7 @@ def test_live_stream_reconnects_by_itself_after_a_server_restart(
     stopping = time.monotonic()
     assert list(frames) == []
     assert time.monotonic() - stopping < 1.0
-    assert health.state is CameraState.stopped
+    assert health.snapshot().state is CameraState.stopped
 
 
 def test_frozen_server_trips_the_stall_watchdog_then_the_reader_recovers(
@@ -176,13 +176,17 @@ def test_frozen_server_trips_the_stall_watchdog_then_the_reader_recovers(
     highway_rtsp.freeze()
     try:
         stalled = wait_until(lambda: health.state is CameraState.backoff, timeout=4 * LIVE.stall_timeout_s)
+        during = health.snapshot().last_error
     finally:
         highway_rtsp.thaw()
     wait_until(lambda: health.state is CameraState.streaming, timeout=15)
+    after = health.snapshot().last_error
     stop.set()
     list(frames)
 
     assert stalled < 3 * LIVE.stall_timeout_s
+    assert during is not None and during.startswith("stalled"), during
+    assert after is None, "last_error must clear once the camera streams again"
     assert health.reconnects >= 1
     assert health.state is CameraState.stopped
 
@@ -207,5 +211,38 @@ def test_silent_server_backs_off_without_hanging_and_hides_credentials(stop: thr
     assert not consumer.is_alive(), "the reader did not stop"
     assert health.state is CameraState.stopped
     assert logs and all(log.get("camera") == "cam-silent" for log in logs)
-    assert any(log["event"] == "stream lost, reconnecting" for log in logs)
+    reasons = [log["reason"] for log in logs if log["event"] == "stream lost, reconnecting"]
+    timed_out = f"cannot connect: timed out: no answer within {LIVE.connect_timeout_s:g} s"
+    assert reasons and all(reason == timed_out for reason in reasons), reasons
     assert "s3cret" not in repr(logs)
+
+
+def test_a_camera_that_answers_garbage_is_reported_as_invalid_data_not_as_a_timeout(stop: threading.Event) -> None:
+    """The counterpart of the silent camera: it answers at once, with bytes that are not RTSP."""
+    with socket.socket() as garbage:
+        garbage.bind(("127.0.0.1", 0))
+        garbage.listen(16)
+        answering = threading.Thread(target=_answer_garbage, args=(garbage, stop), daemon=True)
+        answering.start()
+        health = CameraHealthTracker("cam-garbage")
+        reader = live_reader(f"rtsp://127.0.0.1:{garbage.getsockname()[1]}/stream", health)
+        consumer = threading.Thread(target=lambda: list(reader.frames(stop)))
+        consumer.start()
+        wait_until(lambda: health.state is CameraState.backoff, timeout=3 * LIVE.connect_timeout_s)
+        error = health.snapshot().last_error
+        stop.set()
+        consumer.join(timeout=LIVE.connect_timeout_s + 1)
+
+    assert error is not None and error.startswith("cannot connect: ") and "timed out" not in error, error
+    assert "Invalid data" in error, error
+
+
+def _answer_garbage(listener: socket.socket, stop: threading.Event) -> None:
+    listener.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            connection, _ = listener.accept()
+        except (TimeoutError, OSError):
+            continue
+        with connection:
+            connection.sendall(bytes(range(256)) * 8)
