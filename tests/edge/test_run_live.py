@@ -19,9 +19,10 @@ import cv2
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.event import Event
-from contract.status import CameraState, DeviceStatus
+from contract.status import CameraHealth, CameraState, DeviceStatus
 from tests.support.paths import PARKING_ROW, ROOT
 from tests.support.rtsp import RtspServer
 from tests.support.stack import wait_until
@@ -50,7 +51,7 @@ class Subscriber:
     def __init__(self, prefix: str) -> None:
         self.events: list[Event] = []
         self.status: list[DeviceStatus] = []
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         self._client.on_message = self._on_message
         self._client.connect("127.0.0.1", 1883)
         self._client.subscribe(f"{prefix}/devices/+/#", qos=1)
@@ -58,7 +59,7 @@ class Subscriber:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/events"):
-            self.events.append(Event.from_json(message.payload))
+            self.events.append(Event.from_json(bytes(message.payload)))
         elif message.topic.endswith("/status"):
             self.status.append(DeviceStatus.model_validate_json(message.payload))
 
@@ -101,7 +102,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator
 
 
 def test_parked_cars_become_start_events_with_evidence(live) -> None:  # type: ignore[no-untyped-def]
-    camera, subscriber, folder, edge = live
+    _camera, subscriber, folder, _edge = live
 
     def starts() -> list[Event]:
         return [e for e in subscriber.events if e.phase.value == "start"]
@@ -122,6 +123,7 @@ def test_parked_cars_become_start_events_with_evidence(live) -> None:  # type: i
                 assert image is not None and image.shape[:2] == (320, 576)
             else:
                 with av.open(str(path)) as clip:
+                    assert clip.duration is not None
                     duration = float(clip.duration / av.time_base)
                     frames = sum(1 for _ in clip.decode(video=0))
                 assert abs(duration - (PRE_S + POST_S)) <= 1.0, duration
@@ -129,24 +131,33 @@ def test_parked_cars_become_start_events_with_evidence(live) -> None:  # type: i
 
 
 def test_camera_outage_is_survived_and_shown_in_status(live) -> None:  # type: ignore[no-untyped-def]
-    camera, subscriber, folder, edge = live
+    camera, subscriber, _folder, _edge = live
 
-    def health():  # type: ignore[no-untyped-def]
+    def health() -> CameraHealth | None:
         return subscriber.status[-1].cameras[0] if subscriber.status and subscriber.status[-1].cameras else None
 
-    wait_until(lambda: health() is not None and health().state == CameraState.streaming, 60, "streaming")
-    before = health().reconnects
+    def streaming(reconnects_above: int = -1) -> CameraHealth | None:
+        current = health()
+        ok = current is not None and current.state == CameraState.streaming and current.reconnects > reconnects_above
+        return current if ok else None
+
+    before = wait_until(streaming, 60, "streaming").reconnects
     camera.stop()
-    wait_until(lambda: health().state != CameraState.streaming, 30, "the outage in the status")
+    wait_until(lambda: streaming() is None, 30, "the outage in the status")
     camera.start()
-    wait_until(lambda: health().state == CameraState.streaming and health().reconnects > before, 60,
-                    "streaming again after a reconnect")
+    wait_until(lambda: streaming(before), 60, "streaming again after a reconnect")
     seen = len(subscriber.events)
     wait_until(lambda: len(subscriber.events) > seen, 120, "events after the reconnect")
 
 
-def test_sigterm_stops_cleanly_and_marks_the_device_offline(live) -> None:  # type: ignore[no-untyped-def]
-    camera, subscriber, folder, edge = live
+def test_sigterm_after_sigcont_stops_cleanly_and_marks_the_device_offline(live) -> None:  # type: ignore[no-untyped-def]
+    """Frozen, then SIGCONT and SIGTERM back to back (a service manager stopping a hung box): a SIGTERM the
+    kernel hands to a thread other than the main one must stop the agent all the same."""
+    _camera, subscriber, folder, edge = live
+    edge.send_signal(signal.SIGSTOP)
+    wait_until(lambda: Path(f"/proc/{edge.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T", 5,
+               "the edge to stop")
+    edge.send_signal(signal.SIGCONT)
     edge.send_signal(signal.SIGTERM)
     assert edge.wait(timeout=60) == 0, (folder / "edge.log").read_text()[-3000:]
     wait_until(lambda: subscriber.status and subscriber.status[-1].state.value == "offline", 10,
