@@ -4,6 +4,7 @@ the centre's record of that camera (not an event's details) decides district, si
 from __future__ import annotations
 
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from central.ingest import Outcome
 from central.models import Camera, Ticket
@@ -12,7 +13,7 @@ from central.services import Services
 from contract.event import Event
 from contract.status import CameraHealth, CameraState, DeviceState, DeviceStatus
 from contract.topics import Topics
-from tests.central.conftest import START
+from tests.central.conftest import START, bearer
 from tests.central.factories import event, status
 
 TOPICS = Topics()
@@ -58,11 +59,14 @@ def test_the_owners_status_moves_its_camera_to_another_district(services: Servic
     assert [t.department for t in tickets(services)] == ["cg-gangzha", "cg-chongchuan"]
 
 
-def test_an_event_for_another_devices_camera_is_refused_and_counted(services: Services) -> None:
+def test_an_event_for_another_devices_camera_is_refused_and_counted(services: Services, client: TestClient,
+                                                                   tokens: dict[str, str]) -> None:
     assert deliver(services, event(district="chongchuan")) == [Outcome.stored]  # box-1 owns cam-1 now
     forged = [event(device="box-2", district="gangzha"), event(device="box-2", phase="update", district="gangzha")]
     assert deliver(services, *forged) == [Outcome.refused] * 2
     assert services.intake.counts() == {"events_stored": 1, "events_refused": 2}
+    shown = client.get("/api/v1/stats/ingest", headers=bearer(tokens["operator"])).json()["counts"]
+    assert shown == {"events_stored": 1, "events_refused": 2}
     [ticket] = tickets(services)
     assert (ticket.device_id, ticket.event_count, ticket.department) == ("box-1", 1, "cg-chongchuan")
     with services.sessions() as session:
@@ -114,3 +118,17 @@ def test_a_refused_camera_is_named_in_the_devices_own_status_again_without_harm(
         assert report(services, later) is Outcome.stored
     assert services.intake.counts() == {"status_stored": 4, "cameras_refused": 3}
     assert cameras(services) == [("box-1", "cam-1", "chongchuan", None)]
+
+
+def test_an_admin_releases_a_camera_and_the_next_device_to_report_it_owns_it(services: Services, client: TestClient,
+                                                                            tokens: dict[str, str]) -> None:
+    deliver(services, event(district="chongchuan"))
+    moved = event(device="box-2", zone="zone-2", district="gangzha")
+    assert deliver(services, moved) == [Outcome.refused]
+    assert client.delete("/api/v1/cameras/cam-1", headers=bearer(tokens["operator"])).status_code == 403
+    assert client.delete("/api/v1/cameras/cam-1", headers=bearer(tokens["admin"])).status_code == 204
+    assert client.delete("/api/v1/cameras/cam-1", headers=bearer(tokens["admin"])).status_code == 404
+    assert services.intake.event(TOPICS.events("box-2"), moved.to_json().encode()) is Outcome.stored
+    assert cameras(services) == [("box-2", "cam-1", "gangzha", None)]
+    assert [(t.device_id, t.department) for t in tickets(services)] == [("box-1", "cg-chongchuan"),
+                                                                         ("box-2", "cg-gangzha")]
