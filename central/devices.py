@@ -26,7 +26,7 @@ from contract.status import DeviceState, DeviceStatus
 log = structlog.get_logger(__name__)
 
 UNREPORTED = "unknown"
-"""The state of a camera known from an event before its device's status has described it."""
+"""The state of a device and camera known from an event before the device's status has described them."""
 
 
 INT32 = 2**31 - 1
@@ -95,8 +95,7 @@ def claim_camera(session: Session, device_id: str, camera_id: str, seen: Sightin
     """
     camera = _record_of(session, camera_id)
     if camera is None:
-        insert_if_absent(session, Device, device_id=device_id, state=DeviceState.online.value, last_seen_at=now,
-                          outbox_pending=0)
+        insert_if_absent(session, Device, device_id=device_id, state=UNREPORTED, last_seen_at=now, outbox_pending=0)
         insert_if_absent(session, Camera, device_id=device_id, camera_id=camera_id, name=seen.name,
                           district=seen.district, site=seen.site, state=UNREPORTED, fps=0.0, analysis_fps=0.0,
                           reconnects=0, updated_at=now)

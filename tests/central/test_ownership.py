@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from central.ingest import Outcome
-from central.models import Camera, Ticket
+from central.models import Camera, Device, Ticket
 from central.models import Event as EventRow
 from central.services import Services
 from contract.event import Event
@@ -39,6 +39,13 @@ def cameras(services: Services) -> list[tuple[str, str, str | None, str | None]]
         return [(c.device_id, c.camera_id, c.district, c.site) for c in rows]
 
 
+def states(services: Services) -> list[tuple[str, str, str]]:
+    with services.sessions() as session:
+        rows = session.execute(sa.select(Device.device_id, Device.state, Camera.state).join(Camera)
+                               .order_by(Device.device_id))
+        return [(device, device_state, camera_state) for device, device_state, camera_state in rows]
+
+
 def test_the_registry_decides_the_district_whatever_the_event_says(services: Services) -> None:
     assert report(services, status(district="gangzha")) is Outcome.stored
     assert deliver(services, event(district="chongchuan")) == [Outcome.stored]
@@ -54,7 +61,9 @@ def test_a_camera_first_seen_in_an_event_keeps_the_district_it_was_first_reporte
 
 def test_the_owners_status_moves_its_camera_to_another_district(services: Services) -> None:
     deliver(services, event(district="gangzha"))
+    assert states(services) == [("box-1", "unknown", "unknown")], "known from an event alone: not said online"
     report(services, status(district="chongchuan"))
+    assert states(services) == [("box-1", "online", "streaming")]
     deliver(services, event(zone="zone-2", district="gangzha"))
     assert [t.department for t in tickets(services)] == ["cg-gangzha", "cg-chongchuan"]
 
