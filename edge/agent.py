@@ -74,8 +74,11 @@ class Agent:
             log.error("camera pipeline crashed; restarting", camera=camera.id, attempt=state.attempt_number,
                       error=repr(error), retry_in_s=round(state.upcoming_sleep, 1))
 
+        def pause(seconds: float) -> None:
+            stop.wait(seconds)  # a stop ends the back-off at once
+
         retrying = Retrying(
-            wait=RestartBackoff(initial_s=1, max_s=60, healthy_s=300), sleep=stop.wait,
+            wait=RestartBackoff(initial_s=1, max_s=60, healthy_s=300), sleep=pause,
             retry=retry_if_exception_type(Exception), before_sleep=crashed,
         )
         feed = self.live.feed(camera.id)

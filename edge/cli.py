@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level, json=args.log_json)
     try:
         if args.handler is _eval:  # the labels file names its own configuration
-            return _eval(args)
+            return int(args.handler(args))
         config = load_config(args.config)
     except ConfigError as err:
         for place, reason in err.problems:

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from contract.event import Event
+from tests.edge.test_run_live import PARKED_ROW, TIME_LAPSE_PARKING
 from tests.support.broker import Broker, Recorder
 from tests.support.paths import PARKING_ROW, ROOT
-from tests.edge.test_run_live import PARKED_ROW, TIME_LAPSE_PARKING
 
 
 def looped(source: Path, times: int, folder: Path) -> Path:
@@ -51,9 +51,9 @@ def test_every_event_arrives_across_a_broker_restart(tmp_path: Path, model_path:
         assert edge.returncode == 0, output.decode()[-3000:]
         produced = [Event.from_json(line).event_id for line in events_out.read_text().splitlines()]
         assert len(produced) >= 6
-        assert recorder.wait_for(lambda messages: {Event.from_json(m.payload).event_id for m in messages}
+        assert recorder.wait_for(lambda messages: {Event.from_json(bytes(m.payload)).event_id for m in messages}
                                  >= set(produced), 30), "events lost across the restart"
-        fresh = [Event.from_json(m.payload).event_id for m in recorder.snapshot() if not m.dup]
+        fresh = [Event.from_json(bytes(m.payload)).event_id for m in recorder.snapshot() if not m.dup]
         recorder.close()
     # At-least-once: a copy whose PUBACK Mosquitto dropped on shutdown is sent again (the central
     # stores by event_id, so it counts once there); anything more would be the edge re-sending.
