@@ -2,8 +2,10 @@
 
 A login (username and password, or an API token presented once) starts a *session*: a random
 token whose SHA-256 is stored in ``login_sessions``. The browser keeps it in an HttpOnly cookie,
-so that ``<img>`` and ``<video>`` requests for evidence carry it; scripts may send it as a bearer
-token. ``central.auth.authenticate`` resolves both kinds of token.
+so that ``<img>`` and ``<video>`` requests for evidence carry it; the login's answer never shows
+it to scripts. A page that must send a bearer header (the live view) gets a *short token*: a
+session of 15 minutes tied to its login (``parent_id``), which ends when that login ends.
+``central.auth.authenticate`` resolves every kind of token.
 
 Sessions run on the real clock, even where the service's clock is frozen (tests): their expiry
 is a security property of the real world, not a business deadline.
@@ -106,7 +108,8 @@ def check_password(session: Session, username: str, password: str) -> User | Non
 
 
 def start_session(session: Session, *, user_id: int | None = None, api_token_id: int | None = None,
-                  ttl: timedelta = SESSION_TTL, not_after: datetime | None = None) -> tuple[str, datetime]:
+                  ttl: timedelta = SESSION_TTL, not_after: datetime | None = None,
+                  parent_id: int | None = None) -> tuple[str, datetime]:
     """A new session token for a user or an API token, and when it expires; also prunes dead sessions."""
     if (user_id is None) == (api_token_id is None):
         raise ValueError("a session belongs to exactly one of a user and an API token")
@@ -114,7 +117,7 @@ def start_session(session: Session, *, user_id: int | None = None, api_token_id:
     expires = now + ttl if not_after is None else min(now + ttl, not_after)
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     session.add(LoginSession(token_hash=hash_token(token), user_id=user_id, api_token_id=api_token_id,
-                             created_at=now, expires_at=expires))
+                             parent_id=parent_id, created_at=now, expires_at=expires))
     session.execute(sa.delete(LoginSession).where(LoginSession.expires_at < now - timedelta(days=1)))
     return token, expires
 
@@ -132,17 +135,18 @@ def login_with_token(session: Session, api_token: str) -> tuple[str, datetime, P
     row = api_token_row(session, api_token)
     if row is None or Role(row.role) not in USER_ROLES:
         return None
-    token, expires = start_session(session, api_token_id=row.id)
+    token, expires = start_session(session, api_token_id=row.id, not_after=row.expires_at)
     return token, expires, Principal(name=row.name, role=Role(row.role), department=row.department)
 
 
 def short_token(session: Session, session_token: str) -> tuple[str, datetime] | None:
-    """A short-lived session for the same holder as ``session_token``, ending no later than it does."""
+    """A short-lived session for the same holder as the login ``session_token``, which it never outlives
+    (logging out ends both); None for anything but a live login, short tokens included."""
     row = live_session(session, session_token)
-    if row is None:
+    if row is None or row.parent_id is not None:
         return None
     return start_session(session, user_id=row.user_id, api_token_id=row.api_token_id, ttl=SHORT_TTL,
-                         not_after=row.expires_at)
+                         not_after=row.expires_at, parent_id=row.id)
 
 
 def live_session(session: Session, session_token: str) -> LoginSession | None:

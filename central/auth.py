@@ -15,9 +15,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from central.clock import Clock
 from central.models import ApiToken, LoginSession, User
@@ -47,12 +48,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, clock: Clock, role: Role, name: str, department: str | None = None) -> str:
-    """Store a new token's hash and return the token itself, which is never stored."""
+def create_token(session: Session, clock: Clock, role: Role, name: str, department: str | None = None,
+                 expires_at: datetime | None = None) -> str:
+    """Store a new token's hash and return the token itself, which is never stored.
+
+    ``expires_at`` is checked against the real clock, like login sessions: it is a security
+    property of the real world, not a business deadline.
+    """
     check_department(role, department)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(token_hash=hash_token(token), name=name, role=role.value, department=department,
-                         created_at=clock.now()))
+                         created_at=clock.now(), expires_at=expires_at))
     return token
 
 
@@ -75,23 +81,38 @@ def authenticate(session: Session, token: str) -> Principal | None:
 
 
 def api_token_row(session: Session, token: str) -> ApiToken | None:
-    return session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token),
-                                                   ApiToken.revoked_at.is_(None)))
+    """The token's row if it is live: neither revoked nor expired."""
+    return session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token), token_is_live()))
+
+
+def token_is_live() -> sa.ColumnElement[bool]:
+    return sa.and_(ApiToken.revoked_at.is_(None),
+                   sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > datetime.now(UTC)))
+
+
+def session_is_live(row: type[LoginSession] | Any) -> sa.ColumnElement[bool]:
+    """``row`` (the class or an alias of it) is neither revoked nor expired."""
+    return sa.and_(row.revoked_at.is_(None), row.expires_at > datetime.now(UTC))
 
 
 def _session_principal(session: Session, token: str) -> Principal | None:
-    """A live login session's holder: its user (if not disabled) or its API token (if not revoked)."""
+    """A live login session's holder: its user (if not disabled) or its API token (if live).
+
+    A short token (one with a parent) is live only while the login it was made from is.
+    """
+    parent = aliased(LoginSession)
     row = session.execute(
         sa.select(User, ApiToken).select_from(LoginSession)
         .outerjoin(User, LoginSession.user_id == User.id)
-        .outerjoin(ApiToken, LoginSession.api_token_id == ApiToken.id)
-        .where(LoginSession.token_hash == hash_token(token), LoginSession.revoked_at.is_(None),
-               LoginSession.expires_at > datetime.now(UTC))).first()
+        .outerjoin(ApiToken, sa.and_(LoginSession.api_token_id == ApiToken.id, token_is_live()))
+        .outerjoin(parent, LoginSession.parent_id == parent.id)
+        .where(LoginSession.token_hash == hash_token(token), session_is_live(LoginSession),
+               sa.or_(LoginSession.parent_id.is_(None), session_is_live(parent)))).first()
     if row is None:
         return None
     user, api_token = row.tuple()
     if user is not None and user.disabled_at is None:
         return Principal(name=user.username, role=Role(user.role), department=user.department)
-    if api_token is not None and api_token.revoked_at is None:
+    if api_token is not None:
         return Principal(name=api_token.name, role=Role(api_token.role), department=api_token.department)
     return None

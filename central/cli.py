@@ -1,25 +1,27 @@
-"""``gridwatch-central``: serve the API, console and ingest; check a configuration file; create API tokens
-and console users; export reviewed evidence as a training dataset."""
+"""``gridwatch-central``: serve the API, console and ingest; check a configuration file; create, list, revoke
+and expire API tokens, create, disable and reset console users (``central.account_commands``); export
+reviewed evidence as a training dataset."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from central.accounts import AccountError, create_user
-from central.app import create_app
-from central.auth import Role, check_department, create_token
-from central.clock import SystemClock
+import structlog
+
+from central.account_commands import add_account_commands
+from central.app import create_app, server_options
 from central.config import CentralConfig, load_config, with_overrides
 from central.dataset import DatasetError, export_dataset
-from central.db import make_engine, migrate, session_factory
+from central.db import migrate
 from central.services import build_services
 from central.shutdown import ShutdownSignals
 from contract.logs import configure_logging
 from contract.validation import ConfigError
+
+log = structlog.get_logger(__name__)
 
 
 def _config_of(args: argparse.Namespace) -> CentralConfig:
@@ -36,8 +38,7 @@ def serve(args: argparse.Namespace) -> int:
     services = build_services(config)
     migrate(services.engine)
     try:
-        return signals.serve(create_app(services), host=config.http.host, port=config.http.port,
-                             log_level=args.log_level)
+        return signals.serve(create_app(services), log_level=args.log_level, **server_options(config))
     finally:
         services.close()
 
@@ -45,64 +46,6 @@ def serve(args: argparse.Namespace) -> int:
 def check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: ok ({len(config.departments)} departments, {len(config.routes)} routes)")
-    return 0
-
-
-def create_token_command(args: argparse.Namespace) -> int:
-    config = _config_of(args)
-    role = Role(args.role)
-    try:
-        check_department(role, args.department)
-    except ValueError as err:
-        print(str(err), file=sys.stderr)
-        return 2
-    if role is Role.department and config.departments and config.department(args.department) is None:
-        known = ", ".join(d.id for d in config.departments)
-        print(f"unknown department {args.department!r}; known: {known}", file=sys.stderr)
-        return 2
-    engine = make_engine(config.database_url)
-    try:
-        migrate(engine)
-        with session_factory(engine).begin() as session:
-            token = create_token(session, SystemClock(), role, args.name or f"{role.value}-token", args.department)
-    finally:
-        engine.dispose()
-    print(f"created a token with role {role.value}{' for ' + args.department if args.department else ''}; "
-          "it is shown once, store it now:", file=sys.stderr)
-    print(token)
-    return 0
-
-
-def _read_password(username: str) -> str:
-    """From the terminal (asked twice), or the first line of stdin when that is not a terminal."""
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass(f"password for {username}: ")
-    if getpass.getpass("again: ") != first:
-        raise AccountError("the two passwords differ")
-    return first
-
-
-def create_user_command(args: argparse.Namespace) -> int:
-    config = _config_of(args)
-    role = Role(args.role)
-    if args.department and config.departments and config.department(args.department) is None:
-        known = ", ".join(d.id for d in config.departments)
-        print(f"unknown department {args.department!r}; known: {known}", file=sys.stderr)
-        return 2
-    engine = make_engine(config.database_url)
-    try:
-        password = _read_password(args.username)
-        migrate(engine)
-        with session_factory(engine).begin() as session:
-            create_user(session, args.username, password, role, args.department)
-    except AccountError as err:
-        print(f"create-user: {err}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    print(f"created user {args.username} with role {role.value}"
-          f"{' in ' + args.department if args.department else ''}", file=sys.stderr)
     return 0
 
 
@@ -134,7 +77,7 @@ def export_dataset_command(args: argparse.Namespace) -> int:
             summary = export_dataset(session, services.media, args.out, since=args.since,
                                      val_fraction=args.val_fraction, progress=not args.no_progress)
     except DatasetError as err:
-        print(f"export-dataset: {err}", file=sys.stderr)
+        log.error(f"export-dataset: {err}")
         return 1
     finally:
         services.close()
@@ -165,20 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser.add_argument("file", type=Path)
     check_parser.set_defaults(handler=check_config)
 
-    token_parser = commands.add_parser("create-token", help="create an API token and print it on the last line")
-    _storage_flags(token_parser)
-    token_parser.add_argument("--role", required=True, choices=[r.value for r in Role])
-    token_parser.add_argument("--department", help="the department id, for department tokens")
-    token_parser.add_argument("--name", help="who or what holds the token (shown in the audit log)")
-    token_parser.set_defaults(handler=create_token_command)
-
-    user_parser = commands.add_parser("create-user", help="add a console user; the password is read from the "
-                                      "terminal, or from the first line of stdin")
-    _storage_flags(user_parser)
-    user_parser.add_argument("--username", required=True)
-    user_parser.add_argument("--role", required=True, choices=["admin", "operator", "department"])
-    user_parser.add_argument("--department", help="the department id, for department staff")
-    user_parser.set_defaults(handler=create_user_command)
+    add_account_commands(commands, _storage_flags, _config_of)
 
     export_parser = commands.add_parser("export-dataset", help="write reviewed evidence as an Ultralytics YOLO "
                                         "dataset (images/, labels/, data.yaml)")
@@ -197,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ConfigError as err:
-        print(str(err), file=sys.stderr)
+        log.error(str(err))
         return 2
 
 

@@ -76,6 +76,25 @@ class MqttConfig(StrictModel):
 class HttpConfig(StrictModel):
     host: str = Field(default="127.0.0.1", description="Address to listen on; 0.0.0.0 for every interface.")
     port: int = Field(default=8080, ge=1, le=65535, description="TCP port of the API and console.")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For "
+        "are believed: they decide Secure cookies and the client address logins are throttled by; [] trusts none.")
+    max_body_kib: int = Field(default=256, ge=1, le=64 * 1024,
+                              description="The largest request body most routes accept, in KiB (login and Open311 "
+                              "accept less, media uploads media.max_mb); refused with 413 before it is read.")
+
+
+class LoginConfig(StrictModel):
+    free_attempts: int = Field(default=5, ge=1, le=1000,
+                               description="Failed logins of one account before every further try must wait.")
+    address_free_attempts: int = Field(default=50, ge=1, le=100000,
+                                       description="Failed logins from one client address, over all accounts, "
+                                       "before every further try from it must wait.")
+    max_delay_s: int = Field(default=900, ge=1, le=86400,
+                             description="The wait starts at 1 s and doubles with each failure up to this.")
+    forget_after_s: int = Field(default=86400, ge=60,
+                                description="Failures older than this (no try since) are forgotten.")
 
 
 class MediaConfig(StrictModel):
@@ -136,6 +155,7 @@ class CentralConfig(StrictModel):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Where tickets are stored.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The broker the edges publish to.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="The API listener.")
+    login: LoginConfig = Field(default_factory=LoginConfig, description="Throttling of failed console logins.")
     media: MediaConfig = Field(default_factory=MediaConfig, description="Evidence storage.")
     tickets: TicketsConfig = Field(default_factory=TicketsConfig, description="How events become tickets.")
     live: LiveConfig = Field(default_factory=LiveConfig, description="Live view of cameras in the browser.")

@@ -165,6 +165,7 @@ class ApiToken(Base):
     department: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class MediaObject(Base):
@@ -255,9 +256,36 @@ class LoginSession(Base):
     user_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     api_token_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("api_tokens.id", ondelete="CASCADE"),
                                                      index=True)
+    parent_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("login_sessions.id", ondelete="CASCADE"),
+                                                  index=True)
+    """Set on a short token: the login it was made from, which it never outlives."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class LoginThrottle(Base):
+    """Login attempts for one key (an account or a source address), shared by every replica."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer)
+    last_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AccountAudit(Base):
+    """Who changed which account or token (created, revoked, expired, disabled, password reset), and when."""
+
+    __tablename__ = "account_audit"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    target: Mapped[str] = mapped_column(sa.String(256))
+    detail: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class ReviewLabel(Base):

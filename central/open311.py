@@ -29,6 +29,8 @@ from central.workflow import FINISHED, Status
 from contract.event import EventType
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
+POST_MAX_BYTES = 64 * 1024
+"""A filed request's form (a 4000-character description at most, URL-encoded) fits well within this."""
 
 _DESCRIPTIONS = {
     "illegal_parking": "A vehicle parked in a no-parking zone beyond the allowed dwell time.",

@@ -3,10 +3,15 @@
 Browsers cannot put a bearer header on ``<img>``, ``<video>`` or ``EventSource`` requests, so a
 login sets an HttpOnly, SameSite=Strict cookie holding the session token, and
 ``SessionCookieAuth`` hands it to every route as if it were a bearer token. Requests that carry a
-real ``Authorization`` header are left alone. Against cross-site request forgery, a request
+real ``Authorization`` header are left alone. The login's answer does not repeat the token: no
+script ever reads the long-lived session (scripts use API tokens; the live page a short token).
+The cookie is ``Secure`` whenever the request came over TLS, directly or through a trusted proxy
+that says so (``http.trusted_proxies``). Against cross-site request forgery, a request
 authenticated by the cookie that changes anything must also carry ``X-Requested-With`` (a header
 no cross-site form can set, and which cross-origin scripts cannot send without a CORS grant this
-service never gives); the login itself accepts only JSON bodies, for the same reason.
+service never gives); the login itself accepts only JSON bodies, for the same reason. Failed
+logins are throttled per account and per client address (``central.throttle``): 429 with
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from central.accounts import SESSION_TTL, end_session, login_with_password, logi
 from central.api.deps import Reader, ServicesDep, SessionDep
 from central.api.schemas import NoNul
 from central.auth import SESSION_COOKIE, SESSION_PREFIX, Principal, Role
+from central.throttle import LoginThrottle, Throttled
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-Requested-With"
+LOGIN_MAX_BYTES = 8 * 1024
+"""A login body is a name and a password, or a token (256 characters each at most)."""
 
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NoNul)]
 
@@ -65,9 +73,7 @@ class Me(BaseModel):
 
 
 class LoginOut(BaseModel):
-    token: str = Field(description="The session token: also set as an HttpOnly cookie; scripts may send it "
-                       "as a bearer token.")
-    expires_at: datetime
+    expires_at: datetime = Field(description="When the session (held in the HttpOnly cookie) ends.")
     me: Me
 
 
@@ -89,9 +95,18 @@ def _require_json(request: Request) -> None:
 
 
 @router.post("/login", response_model=LoginOut, dependencies=[Depends(_require_json)],
-             responses={401: {"description": "Wrong username or password, or unknown token"}},
-             summary="Log in; sets the session cookie and returns the session token")
+             responses={401: {"description": "Wrong username or password, or unknown token"},
+                        429: {"description": "Too many failed logins for this account or from this address; "
+                              "Retry-After says how many seconds to wait"}},
+             summary="Log in; sets the session cookie")
 def login(body: LoginIn, request: Request, response: Response, services: ServicesDep) -> LoginOut:
+    throttle = LoginThrottle(services.sessions, services.config.login, services.clock)
+    keys = throttle.keys(body.username if body.token is None else None, request.client.host if request.client else None)
+    try:
+        throttle.admit(keys)
+    except Throttled as err:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(err),
+                            headers={"Retry-After": str(err.retry_after_s)}) from err
     with services.sessions.begin() as session:
         if body.token is not None:
             result = login_with_token(session, body.token)
@@ -100,22 +115,29 @@ def login(body: LoginIn, request: Request, response: Response, services: Service
     if result is None:
         what = "unknown or revoked token" if body.token is not None else "wrong username or password"
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, what)
+    throttle.succeeded(keys)
     token, expires_at, principal = result
     response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_TTL.total_seconds()), path="/",
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+                        httponly=True, samesite="strict", secure=_over_tls(request))
     response.headers["Cache-Control"] = "no-store"
-    return LoginOut(token=token, expires_at=expires_at, me=me_of(principal, services))
+    return LoginOut(expires_at=expires_at, me=me_of(principal, services))
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this login session")
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this login session (and its short "
+             "tokens)")
 def logout(request: Request, services: ServicesDep) -> Response:
     token = _session_token(request)
     if token is not None:
         with services.sessions.begin() as session:
             end_session(session, token)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_over_tls(request))
     return response
+
+
+def _over_tls(request: Request) -> bool:
+    """The scheme uvicorn saw, or the one a trusted proxy reported in X-Forwarded-Proto."""
+    return request.url.scheme == "https"
 
 
 @router.get("/me", response_model=Me, summary="Who the caller is, and what the console needs to know about it")
@@ -124,8 +146,9 @@ def me(principal: Reader, services: ServicesDep) -> Me:
 
 
 @router.post("/short-token", response_model=ShortTokenOut, summary="A bearer token for 15 minutes, for pages "
-             "that must send a header (the live-view page); needs a login session",
-             responses={409: {"description": "The caller did not log in (an API token needs no short token)"}})
+             "that must send a header (the live-view page); needs a login session, and ends with it",
+             responses={409: {"description": "The caller did not log in (an API token needs no short token), "
+                              "or is itself a short token"}})
 def make_short_token(request: Request, _principal: Reader, session: SessionDep) -> ShortTokenOut:
     token = _session_token(request)
     with session.begin():

@@ -127,15 +127,12 @@ def root() -> RedirectResponse:
 
 
 class ConsoleFiles(StaticFiles):
-    """The console's files, revalidated on every load (no build step, so no hashed names) and
-    under a Content-Security-Policy that allows only this origin's scripts and styles."""
+    """The console's files, revalidated on every load (no build step, so no hashed names); they are
+    served under ``CSP``, which allows only this origin's scripts and styles (``SecurityHeaders``)."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers["Cache-Control"] = "no-cache"
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
         return response
 
 

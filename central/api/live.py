@@ -7,6 +7,8 @@ central service only signals. Its RPC client starts and stops with the app (the 
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path as PathLib
@@ -50,6 +52,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(tags=["live"], lifespan=_lifespan)
 STATIC = PathLib(__file__).resolve().parents[1] / "static"
+
+
+def _style_hashes(page: PathLib) -> str:
+    """CSP sources for the page's inline ``<style>`` blocks, so that no other inline style may apply."""
+    blocks = re.findall(r"<style[^>]*>(.*?)</style>", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks)
+
+
+CSP = (f"default-src 'self'; style-src 'self' {_style_hashes(STATIC / 'live.html')}; script-src 'self'; "
+       "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'self'; form-action 'self'")
+"""The live page's Content-Security-Policy (applied by ``SecurityHeaders``); this origin may frame it."""
 
 CameraId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 DeviceQuery = Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_.-]+$",

@@ -7,10 +7,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from central.accounts import (
@@ -20,9 +21,10 @@ from central.accounts import (
     start_session,
     verify_password,
 )
-from central.auth import SESSION_COOKIE, Role, authenticate
+from central.app import create_app
+from central.auth import SESSION_COOKIE, Role, authenticate, create_token
 from central.cli import main
-from central.models import User
+from central.models import ApiToken, User
 from central.services import Services
 from contract.event import MediaKind, MediaRef
 from contract.topics import Topics
@@ -50,12 +52,12 @@ def log_in(client: TestClient, username: str, password: str = PASSWORD) -> dict[
 
 def evidence(services: Services, client: TestClient, tokens: dict[str, str], district: str) -> str:
     """An uploaded snapshot on a ticket routed by ``district``; returns its URL."""
-    body = f"\xff\xd8 snapshot of {district}".encode("latin-1")
+    body = f"\xff\xd8\xff\xe0 snapshot of {district}".encode("latin-1")
     sha = hashlib.sha256(body).hexdigest()
     upload = client.put(f"/api/v1/media/{sha}", content=body, headers={**bearer(tokens["device"]),
                                                                      "Content-Type": "image/jpeg"})
     assert upload.status_code == 201
-    e = event(camera=f"cam-{district}", district=district,
+    e = event(camera=f"cam-{district}", district=district, device="device",  # the uploading token's device
               media=[MediaRef(kind=MediaKind.snapshot, sha256=sha, bytes=len(body), content_type="image/jpeg")])
     services.intake.event(Topics(services.config.mqtt.topic_prefix).events(e.device_id), e.to_json().encode())
     return f"/api/v1/media/{sha}"
@@ -104,17 +106,26 @@ def test_the_create_user_command_reads_the_password_from_stdin(
         main(["create-user", *common, "--username", "gz4", "--role", "operator", "--password", "x"])
 
 
-def test_login_sets_an_httponly_strict_cookie_and_returns_the_session(client: TestClient,
-                                                                      users: dict[str, str]) -> None:
+def test_login_sets_an_httponly_strict_cookie_and_keeps_the_session_out_of_the_body(
+        client: TestClient, users: dict[str, str]) -> None:
     response = client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 200
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=gws_") and "HttpOnly" in cookie and "SameSite=strict" in cookie
-    assert response.json()["token"].startswith("gws_") and response.json()["me"]["role"] == "operator"
+    assert "Secure" not in cookie, "plain HTTP: a Secure cookie would never come back"
+    session_token = client.cookies[SESSION_COOKIE]
+    assert session_token not in response.text and "token" not in response.json()
+    assert response.json()["me"]["role"] == "operator" and response.json()["expires_at"]
     assert response.headers["cache-control"] == "no-store"
     assert client.get("/api/v1/auth/me").json()["name"] == "alice"
-    # scripts may send the session token as a bearer token instead
-    assert client.get("/api/v1/tickets", headers=bearer(response.json()["token"]), cookies={}).status_code == 200
+
+
+def test_behind_tls_the_session_cookie_is_secure(services: Services, users: dict[str, str]) -> None:
+    with TestClient(create_app(services), base_url="https://gridwatch.example") as secure_client:
+        response = secure_client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD})
+        assert response.status_code == 200 and "Secure" in response.headers["set-cookie"]
+        logout = secure_client.post("/api/v1/auth/logout", headers=CSRF)
+        assert "Secure" in logout.headers["set-cookie"]
 
 
 @pytest.mark.parametrize(("body", "content_type", "status"), [
@@ -175,7 +186,8 @@ def test_cookie_writes_need_the_csrf_header_but_bearer_writes_do_not(
 
 
 def test_logout_ends_the_session_everywhere(client: TestClient, users: dict[str, str]) -> None:
-    token = log_in(client, "alice")["token"]
+    log_in(client, "alice")
+    token = client.cookies[SESSION_COOKIE]
     assert client.post("/api/v1/auth/logout", headers=CSRF).status_code == 204
     assert client.get("/api/v1/auth/me", headers=bearer(token), cookies={}).status_code == 401
 
@@ -200,10 +212,29 @@ def test_a_short_token_is_for_logged_in_sessions_and_ends_with_them(
     log_in(client, "alice")
     short = client.post("/api/v1/auth/short-token", headers=CSRF).json()
     assert client.get("/api/v1/live/settings", headers=bearer(short["token"]), cookies={}).status_code == 200
+    # a short token cannot make another one: it ends with the login it came from
+    assert client.post("/api/v1/auth/short-token", headers=bearer(short["token"]), cookies={}).status_code == 409
     client.post("/api/v1/auth/logout", headers=CSRF)
-    # the short token is a session of its own: it lasts its 15 minutes unless revoked by its own logout
-    assert client.post("/api/v1/auth/logout", headers=bearer(short["token"]), cookies={}).status_code == 204
     assert client.get("/api/v1/auth/me", headers=bearer(short["token"]), cookies={}).status_code == 401
+    assert client.get("/api/v1/live/settings", headers=bearer(short["token"]), cookies={}).status_code == 401
+
+
+def test_api_tokens_may_expire_and_their_login_sessions_end_with_them(
+        client: TestClient, services: Services) -> None:
+    now = datetime.now(UTC)
+    with services.sessions.begin() as session:
+        lasting = create_token(session, services.clock, Role.operator, "lasting", expires_at=now + timedelta(hours=1))
+        expired = create_token(session, services.clock, Role.operator, "expired", expires_at=now - timedelta(seconds=1))
+    assert client.get("/api/v1/auth/me", headers=bearer(lasting)).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=bearer(expired)).status_code == 401
+    assert client.post("/api/v1/auth/login", json={"token": expired}).status_code == 401
+    login = client.post("/api/v1/auth/login", json={"token": lasting})
+    assert login.status_code == 200
+    assert datetime.fromisoformat(login.json()["expires_at"]) <= now + timedelta(hours=1, seconds=1), \
+        "a session never outlives its token"
+    with services.sessions.begin() as session:
+        session.scalars(sa.select(ApiToken).where(ApiToken.name == "lasting")).one().expires_at = now
+    assert client.get("/api/v1/auth/me").status_code == 401, "the cookie's session ended with its token"
 
 
 @pytest.mark.parametrize(("holder", "expected"), [

@@ -59,7 +59,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
 
 def test_serve_turns_an_mqtt_event_and_its_upload_into_a_ticket(served: Served) -> None:
     base, topics, tokens = served.base, served.topics, served.tokens
-    snapshot = b"\xff\xd8 not really a jpeg \xff\xd9"
+    snapshot = b"\xff\xd8\xff\xe0 a jpeg's first bytes \xff\xd9"
     sha = hashlib.sha256(snapshot).hexdigest()
     upload = httpx.put(f"{base}/api/v1/media/{sha}", content=snapshot,
                        headers={**bearer(tokens["device"]), "Content-Type": "image/jpeg"})
