@@ -15,10 +15,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.util import AliasedClass
 
 from central.clock import Clock
 from central.models import ApiToken, LoginSession, User
@@ -90,7 +90,7 @@ def token_is_live() -> sa.ColumnElement[bool]:
                    sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > datetime.now(UTC)))
 
 
-def session_is_live(row: type[LoginSession] | Any) -> sa.ColumnElement[bool]:
+def session_is_live(row: type[LoginSession] | AliasedClass[LoginSession]) -> sa.ColumnElement[bool]:
     """``row`` (the class or an alias of it) is neither revoked nor expired."""
     return sa.and_(row.revoked_at.is_(None), row.expires_at > datetime.now(UTC))
 
