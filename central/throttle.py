@@ -100,9 +100,11 @@ class LoginThrottle:
             "attempts": sa.case((Row.last_attempt_at < stale, 1), else_=Row.attempts + 1),
             "last_attempt_at": now,
         }).returning(Row.attempts, Row.locked_until)
-        attempts, locked_until = session.execute(counted).one().tuple()
+        row = session.execute(counted).one()
+        attempts: int = row.attempts
+        locked_until: datetime | None = row.locked_until
         if locked_until is not None and locked_until > now:
-            return int(math.ceil((locked_until - now).total_seconds()))
+            return math.ceil((locked_until - now).total_seconds())
         wait = self.delay(attempts, key.free)
         if wait:
             session.execute(sa.update(Row).where(Row.key == key.name)

@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.auth import Role, authenticate
 from central.cli import main
 from central.db import make_engine, session_factory
-from contract.event import MediaRef
+from contract.event import MediaKind, MediaRef
 from tests.central.conftest import bearer
 from tests.central.factories import event
 from tests.central.serving import Served, serve
@@ -64,7 +64,7 @@ def test_serve_turns_an_mqtt_event_and_its_upload_into_a_ticket(served: Served) 
     upload = httpx.put(f"{base}/api/v1/media/{sha}", content=snapshot,
                        headers={**bearer(tokens["device"]), "Content-Type": "image/jpeg"})
     assert upload.status_code == 201
-    e = event(media=[MediaRef(kind="snapshot", sha256=sha, bytes=len(snapshot), content_type="image/jpeg")],
+    e = event(media=[MediaRef(kind=MediaKind.snapshot, sha256=sha, bytes=len(snapshot), content_type="image/jpeg")],
               district="gangzha")
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     publisher.connect("127.0.0.1", 1883)
