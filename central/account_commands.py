@@ -35,6 +35,7 @@ from central.clock import SystemClock
 from central.config import CentralConfig
 from central.db import make_engine, migrate, session_factory
 from central.models import ApiToken
+from contract.event import ID_PATTERN
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +95,10 @@ def create_token_command(args: argparse.Namespace, config: CentralConfig) -> int
         return EXIT_REFUSED
     if _unknown_department(config, args.department):
         return EXIT_REFUSED
+    if role is Role.device and not _is_device_id(args.name):
+        log.error("create-token refused", reason="a device token needs --name DEVICE_ID, the device_id in that "
+                  "box's configuration: its uploads are tied to that device", name=args.name)
+        return EXIT_REFUSED
     with _database(config) as session:
         token = create_token(session, SystemClock(), role, args.name or f"{role.value}-token", args.department,
                              expires_at=args.expires)
@@ -105,6 +110,11 @@ def create_token_command(args: argparse.Namespace, config: CentralConfig) -> int
              "it is shown once (on stdout), store it now", expires_at=args.expires)
     print(token)
     return 0
+
+
+def _is_device_id(name: str | None) -> bool:
+    """A device token's name is the device id its media uploads are recorded under."""
+    return name is not None and re.fullmatch(ID_PATTERN, name) is not None
 
 
 def _read_password(username: str) -> str:
@@ -221,7 +231,8 @@ def add_account_commands(commands: argparse._SubParsersAction,  # type: ignore[t
     token_parser = commands.add_parser("create-token", help="create an API token and print it on the last line")
     token_parser.add_argument("--role", required=True, choices=[r.value for r in Role])
     token_parser.add_argument("--department", help="the department id, for department tokens")
-    token_parser.add_argument("--name", help="who or what holds the token (shown in the audit log)")
+    token_parser.add_argument("--name", help="who or what holds the token (shown in the audit log); for a device token, "
+                              "its device_id (required)")
     token_parser.add_argument("--expires", type=when, metavar="WHEN",
                               help="when the token stops working: a duration (12h, 90d) or an ISO 8601 date or "
                               "time (default: until revoked)")

@@ -34,8 +34,11 @@ class Served:
 
 
 @contextmanager
-def serve(database_url: str, folder: Path) -> Iterator[Served]:
-    """The example configuration on a free port; flags override the file's port, database and data dir."""
+def serve(database_url: str, folder: Path, device_id: str = "box-1") -> Iterator[Served]:
+    """The example configuration on a free port; flags override the file's port, database and data dir.
+
+    The device token is named after ``device_id``: the central ties that device's uploads to it.
+    """
     unique = uuid.uuid4().hex[:8]
     config = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     config["mqtt"].update({"topic_prefix": f"t-{unique}/gridwatch/v1", "group": f"g-{unique}",
@@ -45,9 +48,9 @@ def serve(database_url: str, folder: Path) -> Iterator[Served]:
     path = folder / "central.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     common = ["--config", str(path), "--db", database_url, "--data-dir", str(folder / "data")]
-    tokens = {role: subprocess.run([str(CENTRAL), "create-token", "--role", role, *common], check=True,
-                                   capture_output=True, text=True).stdout.strip().splitlines()[-1]
-              for role in ("admin", "device")}
+    tokens = {role: subprocess.run([str(CENTRAL), "create-token", "--role", role, "--name", name, *common],
+                                   check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+              for role, name in (("admin", "admin"), ("device", device_id))}
     port = free_port()
     process = subprocess.Popen([str(CENTRAL), "serve", *common, "--port", str(port)], stderr=subprocess.PIPE,
                                text=True)

@@ -124,3 +124,15 @@ def test_reset_password_reads_stdin_and_ends_the_old_sessions(common: list[str],
     code, _, err = run(capsys, "users", "reset-password", "alice", *common)
     assert code == 2 and "at least 8" in err
     assert [action for action, _, _ in audit(services)] == ["password reset"]
+
+
+@pytest.mark.parametrize("name", [None, "edge box 7", ""])
+def test_a_device_token_needs_its_device_id_as_name(common: list[str], services: Services, name: str | None,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A device's uploads are recorded under its token's name: a token named otherwise would hide its evidence."""
+    code, out, err = run(capsys, "create-token", *common, "--role", "device", *(["--name", name] if name is not None
+                                                                                 else []))
+    assert code != 0 and out == "" and "--name DEVICE_ID" in err
+    code, out, _ = run(capsys, "create-token", *common, "--role", "device", "--name", "town-centre-01")
+    assert code == 0 and out.strip()
+    assert token_id(services, "town-centre-01")

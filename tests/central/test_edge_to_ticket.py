@@ -56,7 +56,7 @@ def run_edge(config: Path, events_out: Path) -> list[Event]:
 @pytest.mark.slow
 def test_edge_events_become_tickets_with_evidence_that_matches_its_hashes(
         database_url: str, tmp_path: Path, model_path: Path) -> None:
-    with serve(database_url, tmp_path / "central") as served:
+    with serve(database_url, tmp_path / "central", device_id="e2e-box") as served:
         events = run_edge(edge_config(tmp_path, served, model_path), tmp_path / "events.jsonl")
         assert any(e.phase.value == "start" for e in events), "the footage gives at least one parking start"
         admin = bearer(served.tokens["admin"])
