@@ -185,7 +185,8 @@ def test_frozen_server_trips_the_stall_watchdog_then_the_reader_recovers(
     list(frames)
 
     assert stalled < 3 * LIVE.stall_timeout_s
-    assert during is not None and during.startswith("stalled"), during
+    # The stall, or (the server still frozen at the next try) the connect timeout after it.
+    assert during is not None and (during.startswith("stalled") or "timed out" in during), during
     assert after is None, "last_error must clear once the camera streams again"
     assert health.reconnects >= 1
     assert health.state is CameraState.stopped
