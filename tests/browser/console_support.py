@@ -44,7 +44,7 @@ class EdgeRecording:
         config = {
             "device_id": "recorder-box",
             "mqtt": {"url": "mqtt://127.0.0.1:1883", "topic_prefix": central.prefix},
-            "central": {"url": central.base_url, "token": central.tokens["device"]},
+            "central": {"url": central.base_url, "token": central.device_token("recorder-box")},
             "model": {"path": str(model)},
             "storage": {"dir": str(folder / "edge-state")},
             "evidence": {"pre_s": 2, "post_s": 2},

@@ -135,6 +135,15 @@ class CentralProcess(_Process):
         wait_until(self._subscribed, 30, f"central to serve on {self.base_url}\n{self.log_tail()}")
         return self
 
+    def device_token(self, device_id: str) -> str:
+        """A device token named after ``device_id`` (made once): the central ties that device's uploads to it."""
+        if device_id not in self.tokens:
+            done = subprocess.run([str(BIN / "gridwatch-central"), "create-token", "--config", str(self.config_path),
+                                   "--role", "device", "--name", device_id], check=True, capture_output=True,
+                                  text=True)
+            self.tokens[device_id] = done.stdout.strip().splitlines()[-1]
+        return self.tokens[device_id]
+
     def _subscribed(self) -> bool:
         if not self.running:
             raise AssertionError(f"central exited:\n{self.log_tail()}")
@@ -179,7 +188,7 @@ class EdgeProcess(_Process):
         config: dict[str, Any] = {
             "device_id": device_id,
             "mqtt": {"url": "mqtt://127.0.0.1:1883", "topic_prefix": central.prefix, "status_interval_s": 1},
-            "central": {"url": central.base_url, "token": central.tokens["device"]},
+            "central": {"url": central.base_url, "token": central.device_token(device_id)},
             "model": {"path": str(MODEL)},
             "storage": {"dir": str(folder / f"{device_id}-state")},
             "cameras": cameras,
