@@ -9,6 +9,8 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import structlog
+
 from contract.logs import configure_logging
 from contract.validation import ConfigError
 from edge.config import EdgeConfig, load_config
@@ -17,6 +19,8 @@ from edge.stop_signals import StopSignals
 EXIT_CONFIG = 2
 EXIT_UNDELIVERED = 3
 EXIT_INTERRUPTED = 4
+
+log = structlog.get_logger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +31,18 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.handler(args))
         config = load_config(args.config)
     except ConfigError as err:
-        for place, reason in err.problems:
-            print(f"{err.source}: {place}: {reason}", file=sys.stderr)
+        _report_config_error(err, json=args.log_json)
         return EXIT_CONFIG
     return int(args.handler(config, args))
+
+
+def _report_config_error(err: ConfigError, *, json: bool) -> None:
+    """One line per problem: ``FILE: place: reason`` for people, a log record each under ``--log-json``."""
+    for place, reason in err.problems:
+        if json:
+            log.error("invalid configuration", file=str(err.source), place=place, reason=reason)
+        else:
+            print(f"{err.source}: {place}: {reason}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,12 +110,13 @@ def _analyze(config: EdgeConfig, args: argparse.Namespace) -> int:
     try:
         config.camera(args.camera)
     except KeyError as err:
-        print(f"{args.config}: {err.args[0]}", file=sys.stderr)
+        _report_config_error(ConfigError(str(args.config), [("--camera", str(err.args[0]))]), json=args.log_json)
         return EXIT_CONFIG
     request = AnalyzeRequest(
         camera_id=args.camera, source=args.source, events_out=args.events_out, media_dir=args.media_dir,
         publish=args.publish, drain_timeout_s=args.drain_timeout,
-        start_ts=args.start_time.timestamp() if args.start_time else None, progress=not args.no_progress,
+        start_ts=args.start_time.timestamp() if args.start_time else None,
+        progress=not (args.no_progress or args.log_json),
     )
     stop = threading.Event()
     with StopSignals(stop) as signals:
@@ -124,7 +137,7 @@ def _eval(args: argparse.Namespace) -> int:
     from edge.evaluation.report import table
 
     evaluation = evaluate(EvalRequest(labels=args.labels, report_dir=args.report, json_path=args.json,
-                                      progress=not args.no_progress))
+                                      progress=not (args.no_progress or args.log_json)))
     print(table(evaluation))
     if args.report:
         print(f"report: {args.report / 'index.html'}")

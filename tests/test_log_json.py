@@ -96,3 +96,23 @@ def test_structured_fields_and_library_messages_are_redacted(capsys: pytest.Capt
         assert secret not in text
     assert records[0]["url"] == "/open311/v2/requests.json?service_code=dust&api_key=[redacted]"
     assert records[1]["logger"] == "some.library" and "x=1" in records[1]["event"]
+
+
+def test_edge_configuration_errors_are_json_too(tmp_path: Path) -> None:
+    """A broken file's problems, and an unknown ``--camera``, come out as records naming file, place and reason."""
+    broken = tmp_path / "edge.yaml"
+    broken.write_text("device_id: box-1\ncameras: [{id: cam-1, source: rtsp://x, zones: [{id: z, polygon: [[0, 0]]}]}]\n",
+                      encoding="utf-8")
+    done = subprocess.run([str(BIN / "gridwatch-edge"), "--log-json", "run", "--config", str(broken)],
+                          check=False, capture_output=True, text=True, timeout=60)
+    records = json_lines(done.stderr, "gridwatch-edge --log-json run with a broken file")
+    assert done.returncode == 2
+    assert {"file": str(broken), "place": "cameras[0].zones[0].polygon"}.items() <= records[0].items()
+    good = tmp_path / "good.yaml"
+    good.write_text("device_id: box-1\ncameras: [{id: cam-1, source: rtsp://x, zones: [{id: z, polygon: "
+                    "[[0, 0], [1, 0], [1, 1]], rules: {illegal_parking: {}}}]}]\n", encoding="utf-8")
+    done = subprocess.run([str(BIN / "gridwatch-edge"), "--log-json", "analyze", "--config", str(good), "--camera",
+                           "cam-9", "--source", "x.mp4", "--events-out", str(tmp_path / "e.jsonl")],
+                          check=False, capture_output=True, text=True, timeout=60)
+    [record] = json_lines(done.stderr, "gridwatch-edge --log-json analyze --camera unknown")
+    assert done.returncode == 2 and record["place"] == "--camera" and "cam-9" in record["reason"]
