@@ -75,7 +75,8 @@ def export_dataset_command(args: argparse.Namespace) -> int:
         migrate(services.engine)
         with services.sessions() as session:
             summary = export_dataset(session, services.media, args.out, since=args.since,
-                                     val_fraction=args.val_fraction, progress=not args.no_progress)
+                                     val_fraction=args.val_fraction,
+                                     progress=not (args.no_progress or args.log_json))
     except DatasetError as err:
         log.error(f"export-dataset: {err}")
         return 1
