@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from uuid import UUID
 
 import av
 import structlog
@@ -100,11 +101,18 @@ def analyze(config: EdgeConfig, request: AnalyzeRequest, detector: Detector | No
 
 
 def _sink(out: IO[str], publishing: Publishing | None) -> Callable[[Event], None]:
-    """Every event goes to the JSONL file first, then (with --publish) into the outbox."""
+    """Every event goes to the JSONL file first, then (with --publish) into the outbox.
+
+    The pipeline offers an event again when the outbox was full (``OutboxFull``), so the file
+    skips an event it already holds: one line per event, however many offers it took.
+    """
+    written: set[UUID] = set()
 
     def put(event: Event) -> None:
-        out.write(event.to_json() + "\n")
-        out.flush()
+        if event.event_id not in written:
+            out.write(event.to_json() + "\n")
+            out.flush()
+            written.add(event.event_id)
         if publishing:
             publishing.put(event)
 

@@ -29,6 +29,7 @@ from structlog.testing import capture_logs
 
 from contract.event import Event, EventType, MediaKind, Phase, new_event_id
 from contract.status import StorageState
+from edge.analyze import _sink
 from edge.config import load_config
 from edge.detector import Detector
 from edge.frames import Frame
@@ -36,7 +37,7 @@ from edge.health import CameraHealthTracker
 from edge.media_store import MediaStore
 from edge.outbox import Outbox, OutboxFull
 from edge.pipeline import CameraContext, CameraPipeline
-from edge.runtime import evidence_writer
+from edge.runtime import Publishing, evidence_writer, media_store
 from tests.edge.conftest import EdgeConfigFactory
 from tests.edge.test_analyze_parking import KERB
 from tests.edge.test_run_live import PARKED_ROW, TIME_LAPSE_PARKING, Subscriber
@@ -299,3 +300,28 @@ def test_a_live_edge_on_a_filling_disk_keeps_sending_every_event(
             code = edge.stop()
             subscriber.close()
     assert code == 0, edge.tail()
+
+
+def test_analyze_writes_an_event_offered_again_after_a_full_outbox_once(
+        disk: Path, edge_config: EdgeConfigFactory, tmp_path: Path) -> None:
+    """`analyze --publish` writes the events file first; the pipeline re-offers an event the full outbox
+    refused, and the file must still hold it once."""
+    path = edge_config(KERB, {"illegal_parking": {"dwell_s": 2}},
+                       storage={"dir": str(disk / "state"), "outbox_reserve_mb": 0, "min_free_mb": 0})
+    config = load_config(path)
+    publishing = Publishing(config, media_store(config, None))
+    events_out = tmp_path / "events.jsonl"
+    filler = fill(disk)
+    offered = [event(note_bytes=20_000) for _ in range(20)]
+    with events_out.open("w", encoding="utf-8") as out:
+        put = _sink(out, publishing)
+        with pytest.raises(OutboxFull):
+            for e in offered:
+                put(e)
+        refused = offered.index(e)
+        filler.unlink()
+        for e in offered[refused:]:
+            put(e)
+    written = [json.loads(line)["event_id"] for line in events_out.read_text(encoding="utf-8").splitlines()]
+    assert written == [str(e.event_id) for e in offered]
+    assert publishing.outbox.count() == len(offered)
