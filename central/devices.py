@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from central.inserts import insert_if_absent
 from central.models import Camera, Device
 from contract.event import EARLIEST, ID_PATTERN, LATEST, NO_NUL
-from contract.status import DeviceState, DeviceStatus
+from contract.status import DeviceState, DeviceStatus, StorageHealth
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +30,7 @@ UNREPORTED = "unknown"
 
 
 INT32 = 2**31 - 1
+INT64 = 2**63 - 1
 
 
 class StaleStatus(Exception):
@@ -58,6 +59,13 @@ class _RecordableCamera(BaseModel):
     _years = field_validator("last_frame_at")(_in_contract_years)
 
 
+class _RecordableStorage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    free_bytes: int = Field(ge=0, le=INT64)
+    evidence_bytes: int = Field(ge=0, le=INT64)
+
+
 class RecordableStatus(BaseModel):
     """What the registry's columns can hold, on PostgreSQL as on SQLite: a status beyond it is refused
     whole (the status contract itself takes any text and number, as older edges send them)."""
@@ -68,6 +76,7 @@ class RecordableStatus(BaseModel):
     sent_at: datetime | None = None
     outbox_pending: int = Field(ge=0, le=INT32)
     cameras: list[_RecordableCamera]
+    storage: _RecordableStorage | None = None
 
     _years = field_validator("sent_at")(_in_contract_years)
 
@@ -127,6 +136,7 @@ def record_status(session: Session, device_id: str, status: DeviceStatus, now: d
     device.version = status.version
     device.outbox_pending = status.outbox_pending
     device.sent_at = sent_at
+    _record_storage(device, status.storage)
     refused = []
     for health in status.cameras:
         camera = claim_camera(session, device_id, health.camera_id, Sighting(health.name, health.district), now)
@@ -145,6 +155,13 @@ def record_status(session: Session, device_id: str, status: DeviceStatus, now: d
         camera.last_error = health.last_error
         camera.updated_at = now
     return refused
+
+
+def _record_storage(device: Device, storage: StorageHealth | None) -> None:
+    """An edge that does not report its disk (an older version) leaves it unknown, not the last reading."""
+    device.storage_state = storage.state.value if storage else None
+    device.storage_free_bytes = storage.free_bytes if storage else None
+    device.storage_evidence_bytes = storage.evidence_bytes if storage else None
 
 
 def _record_of(session: Session, camera_id: str) -> Camera | None:

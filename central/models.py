@@ -7,6 +7,7 @@ these models and the migrations agree.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -191,6 +192,15 @@ class MediaUpload(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+@dataclass(frozen=True)
+class StorageReading:
+    """An edge's evidence disk, as one status message reported it."""
+
+    state: str
+    free_bytes: int
+    evidence_bytes: int
+
+
 class Device(Base):
     """An edge box, as its retained status messages describe it."""
 
@@ -202,8 +212,19 @@ class Device(Base):
     outbox_pending: Mapped[int] = mapped_column(sa.Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    storage_state: Mapped[str | None] = mapped_column(sa.String(16))
+    """The evidence disk as the latest status reported it (ok, low, full); null where it did not say."""
+    storage_free_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    storage_evidence_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     cameras: Mapped[list[Camera]] = relationship(back_populates="device", order_by="Camera.camera_id")
+
+    @property
+    def storage(self) -> StorageReading | None:
+        """The three storage columns as one reading; None unless the latest status reported the disk."""
+        if self.storage_state is None or self.storage_free_bytes is None or self.storage_evidence_bytes is None:
+            return None
+        return StorageReading(self.storage_state, self.storage_free_bytes, self.storage_evidence_bytes)
 
 
 class Camera(Base):

@@ -127,6 +127,12 @@ class CameraOut(_Out):
     updated_at: datetime
 
 
+class StorageOut(_Out):
+    state: str = Field(description="ok; low: evidence is evicted for space; full: events go without evidence.")
+    free_bytes: int = Field(description="Free on the edge's evidence disk.")
+    evidence_bytes: int = Field(description="Evidence (snapshots, clips) kept on the edge.")
+
+
 class DeviceOut(_Out):
     device_id: str
     state: str
@@ -134,6 +140,8 @@ class DeviceOut(_Out):
     outbox_pending: int
     sent_at: datetime | None
     last_seen_at: datetime
+    storage: StorageOut | None = Field(description="The evidence disk as the latest status reported it; "
+                                                   "null when the edge does not report it (older versions).")
     cameras: list[CameraOut]
 
 

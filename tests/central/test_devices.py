@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from central.auth import Role, create_token
+from central.ingest import Outcome
 from central.services import Services
-from contract.status import CameraHealth, CameraState
+from contract.status import CameraHealth, CameraState, StorageHealth, StorageState
 from contract.topics import Topics
 from tests.central.conftest import START, bearer
 from tests.central.factories import status
@@ -63,3 +67,55 @@ def test_departments_see_only_the_devices_and_cameras_of_their_districts(client:
     assert seen("cg-city") == ([("box-3", ["cam-3"]), ("box-5", ["cam-5"])], ["cam-3", "cam-5"])
     assert seen("operator") == ([("box-1", ["cam-1", "cam-4"]), ("box-2", ["cam-2"]), ("box-3", ["cam-3"]),
                                  ("box-5", ["cam-5"])], ["cam-1", "cam-4", "cam-2", "cam-3", "cam-5"])
+
+
+def storage_of(client: TestClient, token: str) -> dict[str, Any]:
+    return {d["device_id"]: d["storage"] for d in client.get("/api/v1/devices", headers=bearer(token)).json()}
+
+
+def test_devices_show_the_disk_their_latest_status_reported(client: TestClient, services: Services,
+                                                            tokens: dict[str, str]) -> None:
+    """An edge that stopped reporting its disk (downgraded) shows none, not a stale reading; the last
+    will (state only) keeps the last reading, the best there is of an unreachable box."""
+    full = StorageHealth(state=StorageState.full, free_bytes=3 * 2**40, evidence_bytes=2**33)
+    reporting = status(sent_at=START).model_copy(update={"storage": full})
+    services.intake.status(TOPICS.status("box-1"), reporting.to_json().encode())
+    services.intake.status(TOPICS.status("box-2"), status("box-2", camera="cam-2").to_json().encode())
+    assert storage_of(client, tokens["operator"]) == {
+        "box-1": {"state": "full", "free_bytes": 3 * 2**40, "evidence_bytes": 2**33}, "box-2": None}
+    services.intake.status(TOPICS.status("box-1"), b'{"state":"offline"}')
+    assert storage_of(client, tokens["cg-chongchuan"])["box-1"] == {
+        "state": "full", "free_bytes": 3 * 2**40, "evidence_bytes": 2**33}
+    older_edge = status(sent_at=START + timedelta(minutes=1)).model_dump(mode="json", by_alias=True)
+    del older_edge["storage"]
+    services.intake.status(TOPICS.status("box-1"), json.dumps(older_edge).encode())
+    assert storage_of(client, tokens["operator"]) == {"box-1": None, "box-2": None}
+
+
+@pytest.mark.parametrize("storage", [
+    {"state": "melting", "free_bytes": 1, "evidence_bytes": 1},
+    {"state": "low", "free_bytes": -1, "evidence_bytes": 1},
+    {"state": "low", "free_bytes": 1, "evidence_bytes": 2**63},
+    {"state": "low", "free_bytes": 1.5, "evidence_bytes": 1},
+    {"state": "low", "free_bytes": 1},
+    "full",
+])
+def test_a_status_with_a_disk_the_registry_cannot_hold_is_refused_whole(
+        client: TestClient, services: Services, tokens: dict[str, str], storage: Any) -> None:
+    """Refused as malformed (never a failed insert): the record keeps the last good status, and the
+    next good one is stored."""
+    first = status(sent_at=START).model_copy(update={"storage": StorageHealth(
+        state=StorageState.ok, free_bytes=2**35, evidence_bytes=0)})
+    assert services.intake.status(TOPICS.status("box-1"), first.to_json().encode()) is Outcome.stored
+    bad = status(sent_at=START + timedelta(minutes=1)).model_dump(mode="json", by_alias=True)
+    bad.update(storage=storage, outbox_pending=0)
+    assert services.intake.status(TOPICS.status("box-1"), json.dumps(bad).encode()) is Outcome.malformed
+    [device] = client.get("/api/v1/devices", headers=bearer(tokens["admin"])).json()
+    assert (device["outbox_pending"], device["storage"]) == (
+        3, {"state": "ok", "free_bytes": 2**35, "evidence_bytes": 0})
+    largest = StorageHealth(state=StorageState.low, free_bytes=2**63 - 1, evidence_bytes=2**63 - 1)
+    good = status(sent_at=START + timedelta(minutes=2)).model_copy(update={"storage": largest})
+    assert services.intake.status(TOPICS.status("box-1"), good.to_json().encode()) is Outcome.stored
+    assert storage_of(client, tokens["admin"])["box-1"] == {
+        "state": "low", "free_bytes": 2**63 - 1, "evidence_bytes": 2**63 - 1}
+    assert services.intake.counts() == {"status_stored": 2, "status_malformed": 1}
