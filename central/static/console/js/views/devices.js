@@ -1,10 +1,31 @@
-// Edge devices: online or offline (the MQTT last will), version, last seen, undelivered events.
+// Edge devices: online or offline (the MQTT last will), version, last seen, undelivered events, and the
+// evidence disk (ok, low: evidence is evicted for space, full: events go without evidence).
 
 import { api } from "../api.js";
 import { clear, h } from "../dom.js";
-import { formatAgo, formatTime, label, t } from "../i18n.js";
+import { formatAgo, formatNumber, formatTime, label, t } from "../i18n.js";
 
 const REFRESH_MS = 5000;
+const BYTE_UNITS = ["B", "kB", "MB", "GB", "TB", "PB"];
+
+// Decimal units, as disk makers and file managers count them: 3.3 TB, 812 MB.
+function formatBytes(bytes) {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < BYTE_UNITS.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${formatNumber(value, unit && value < 10 ? 1 : 0)} ${BYTE_UNITS[unit]}`;
+}
+
+// Null from edges that do not report their disk (older versions).
+function disk(storage) {
+  if (!storage) return "—";
+  return [h("span", { class: `badge storage-${storage.state}`, title: t("device.disk_evidence", { size: formatBytes(storage.evidence_bytes) }) },
+    label("storage_state", storage.state)),
+  h("small", {}, t("device.disk_free", { size: formatBytes(storage.free_bytes) }))];
+}
 
 export function mountDevices(root) {
   let alive = true;
@@ -22,7 +43,8 @@ export function mountDevices(root) {
       cell("version", device.version || "—"),
       cell("last_seen", formatAgo(device.last_seen_at), h("small", {}, formatTime(device.last_seen_at, { seconds: true }))),
       cell("cameras", t("device.cameras_streaming", { streaming, total: device.cameras.length })),
-      cell("pending", h("span", { class: device.outbox_pending ? "late" : "" }, t("device.pending", { n: device.outbox_pending }))));
+      cell("pending", h("span", { class: device.outbox_pending ? "late" : "" }, t("device.pending", { n: device.outbox_pending }))),
+      cell("disk", disk(device.storage)));
   }
 
   async function load() {
@@ -38,7 +60,7 @@ export function mountDevices(root) {
     clear(body, devices.length
       ? [h("p", { class: "muted" }, t("device.summary", { online, total: devices.length })),
         h("div", { class: "table devices", role: "table" },
-          h("div", { class: "row head", role: "row" }, ["device", "state", "version", "last_seen", "cameras", "pending"]
+          h("div", { class: "row head", role: "row" }, ["device", "state", "version", "last_seen", "cameras", "pending", "disk"]
             .map((key) => h("span", { class: "cell", role: "columnheader" }, t(`device.col.${key}`)))),
           devices.map(row))]
       : h("p", { class: "empty" }, t("device.none")));
