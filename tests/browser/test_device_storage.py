@@ -1,5 +1,6 @@
 """The console's devices view shows each edge's evidence disk, from status messages sent over
-Mosquitto to a real central service, in headless Chromium under the console's CSP.
+Mosquitto to a real central service (and from a real ``gridwatch-edge run``), in headless Chromium
+under the console's CSP.
 
 Screenshots go to ``test-artifacts/test_device_storage/<test>/``.
 """
@@ -17,8 +18,9 @@ from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from contract.status import DeviceState, DeviceStatus, StorageHealth, StorageState
 from contract.topics import Topics
+from tests.browser.conftest import StartEdge
 from tests.browser.console_support import log_in_with_token, no_horizontal_scroll
-from tests.support.stack import CentralProcess, wait_until
+from tests.support.stack import CentralProcess, camera, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -112,3 +114,26 @@ def test_devices_view_with_disks_fits_a_phone_in_chinese(browser: Browser, repor
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_real_edge_that_cannot_keep_its_floor_free_shows_full(new_page: Callable[[], Page],
+                                                                 reported: CentralProcess, start_edge: StartEdge,
+                                                                 tmp_path: Path, artifacts: Path) -> None:
+    """A floor above the disk's size: no evidence fits, so the edge reports its disk full (its camera
+    need not stream for that)."""
+    start_edge("cramped-box", [camera("cramped-cam", "rtsp://127.0.0.1:9/nothing")],
+               storage={"dir": str(tmp_path / "state"), "min_free_mb": 10**12})
+
+    def disk() -> dict[str, int | str] | None:
+        devices = {d["device_id"]: d for d in reported.get("/api/v1/devices").json()}
+        storage: dict[str, int | str] | None = devices["cramped-box"]["storage"]
+        return storage
+
+    storage = wait_until(disk, 20, "the edge's status to carry its disk")
+    assert storage["state"] == "full" and int(storage["free_bytes"]) > 0, storage
+    page = new_page()
+    open_devices(page, reported)
+    badge = page.locator("#devices [data-device-id=cramped-box] .storage-full")
+    badge.wait_for()
+    assert badge.inner_text() == "Full"
+    page.screenshot(path=artifacts / "devices.png")
