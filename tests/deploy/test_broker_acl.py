@@ -31,7 +31,7 @@ from central.config import MqttConfig as CentralMqtt
 from central.rpc import RpcClient, RpcTimeout, RpcUnavailable
 from contract.topics import Topics
 from edge.config import MqttConfig as EdgeMqtt
-from edge.mqtt_link import MqttLink
+from edge.mqtt_link import Ack, MqttLink
 from edge.rpc import LoopThread, RpcServer
 from tests.support.deploy_broker import DeployBroker
 from tests.support.stack import wait_until
@@ -245,13 +245,14 @@ def test_devices_and_the_central_service_work_through_the_deploy_configuration(
     rpc.start()
     try:
         assert rpc.wait_ready(WAIT_S), broker.log
-        acks: list[bool] = []
-        link.publish(TOPICS.events(DEVICE), b'{"event": 1}', on_ack=lambda ok, reason: acks.append(ok))
+        acks: list[Ack] = []
+        link.publish(TOPICS.events(DEVICE), b'{"event": 1}', on_ack=lambda ack, reason: acks.append(ack))
         link.publish(TOPICS.status(DEVICE), b'{"state": "online"}', retain=True,
-                     on_ack=lambda ok, reason: acks.append(ok))
+                     on_ack=lambda ack, reason: acks.append(ack))
         assert ingest.got(TOPICS.events(DEVICE), b'{"event": 1}'), broker.log
         assert ingest.got(TOPICS.status(DEVICE), b'{"state": "online"}'), broker.log
-        wait_until(lambda: acks == [True, True], WAIT_S, "the broker's acknowledgements, both accepted")
+        wait_until(lambda: acks == [Ack.delivered, Ack.delivered], WAIT_S,
+                   "the broker's acknowledgements, both delivered")
         assert answered(rpc) == {"ok": True, "echoed": {"value": "through the deploy broker"}}, broker.log
     finally:
         rpc.stop()
