@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import yaml
 
@@ -27,6 +28,16 @@ from edge.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GRIDWATCH_SHARED", ROOT.parent / "shared"))
+
+
+class Row(TypedDict):
+    """One case of the table and of the JSON; ``vs_ultralytics`` is added once the baseline is known."""
+
+    case: str
+    cpu_s: float
+    wall_s: float
+    cpu_s_per_video_s: float
+    vs_ultralytics: NotRequired[float]
 
 
 def _cpu() -> float:
@@ -67,7 +78,7 @@ def _edge(video: Path, model: Path, folder: Path, analysis_fps: float, keyframes
 
 def _ultralytics(video: Path, model: Path) -> Callable[[], None]:
     def run() -> None:
-        from ultralytics import YOLO
+        from ultralytics.models import YOLO
 
         for _ in YOLO(str(model), task="detect").track(source=str(video), stream=True, verbose=False,
                                                         tracker="botsort.yaml"):
@@ -86,7 +97,7 @@ def main() -> None:
     import ultralytics.trackers.track  # noqa: F401  one-time imports (torch et al.) are no case's cost
 
     seconds = duration_of(str(args.video)) or 0.0
-    rows = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
         cases = [
             ("edge analyze, 1 frame/s (default)", _edge(args.video, args.model, Path(folder), 1.0, False)),

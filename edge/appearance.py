@@ -23,7 +23,7 @@ def thumbnail(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     if x2 - x1 < 2 or y2 - y1 < 2:
         return np.zeros(SIZE * SIZE, np.float32)
     patch = cv2.resize(image[y1:y2, x1:x2], (SIZE, SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
-    patch = (patch - patch.mean(axis=(0, 1))).ravel()
+    patch = np.asarray(patch - patch.mean(axis=(0, 1)), dtype=np.float32).ravel()
     norm = float(np.linalg.norm(patch))
     return patch / norm if norm > 1e-6 else patch
 

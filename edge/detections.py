@@ -19,7 +19,7 @@ class Detections:
     names: Mapping[int, str] = field(default_factory=dict)
 
     @classmethod
-    def empty(cls, names: Mapping[int, str] | None = None) -> "Detections":
+    def empty(cls, names: Mapping[int, str] | None = None) -> Detections:
         return cls(
             xyxy=np.zeros((0, 4), np.float32),
             confidence=np.zeros(0, np.float32),
@@ -31,7 +31,7 @@ class Detections:
     def __len__(self) -> int:
         return len(self.xyxy)
 
-    def __getitem__(self, mask: np.ndarray) -> "Detections":
+    def __getitem__(self, mask: np.ndarray) -> Detections:
         return Detections(
             self.xyxy[mask], self.confidence[mask], self.class_id[mask], self.tracker_id[mask], self.names
         )
@@ -39,7 +39,7 @@ class Detections:
     def labels(self) -> list[str]:
         return [self.names.get(int(c), str(int(c))) for c in self.class_id]
 
-    def with_classes(self, labels: set[str]) -> "Detections":
+    def with_classes(self, labels: set[str]) -> Detections:
         return self[np.array([label in labels for label in self.labels()], dtype=bool)]
 
     def anchors(self) -> np.ndarray:

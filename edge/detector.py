@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
@@ -15,12 +17,17 @@ import structlog
 from edge.config import ModelConfig
 from edge.detections import Detections
 
+if TYPE_CHECKING:
+    from torch import Tensor
+    from ultralytics.engine.results import Boxes, Results
+
 log = structlog.get_logger(__name__)
 
 
 class Detector:
     def __init__(self, config: ModelConfig) -> None:
-        from ultralytics import YOLO  # imported here: it pulls in torch, which the config tools do not need
+        # Imported here: it pulls in torch, which the config tools do not need.
+        from ultralytics.models import YOLO
 
         self._config = config
         started = time.monotonic()
@@ -34,11 +41,12 @@ class Detector:
     def detect(self, image: np.ndarray) -> Detections:
         """Detections in pixels of ``image`` (BGR), untracked."""
         with self._lock:
-            result = self._model.predict(
+            results = self._model.predict(
                 image, imgsz=self._config.imgsz, conf=self._config.conf, device=self._config.device, verbose=False
-            )[0]
+            )
             self.inferences += 1
-        boxes = result.boxes.cpu().numpy()
+        # Ultralytics leaves BaseTensor.cpu unannotated.
+        boxes = _first_boxes(results).cpu().numpy()  # type: ignore[no-untyped-call]
         return Detections(
             xyxy=boxes.xyxy.astype(np.float32),
             confidence=boxes.conf.astype(np.float32),
@@ -46,3 +54,14 @@ class Detector:
             tracker_id=np.full(len(boxes), -1, np.int64),
             names=self.names,
         )
+
+
+def _first_boxes(results: Iterable[Results | Tensor]) -> Boxes:
+    """The boxes of the one image predicted. ``predict`` is declared to return streams and raw tensors
+    too (other modes and tasks); a detection model given one image returns one ``Results`` with boxes."""
+    from ultralytics.engine.results import Results
+
+    result = next(iter(results))
+    if not isinstance(result, Results) or result.boxes is None:
+        raise TypeError(f"predict gave {type(result).__name__} without boxes: is model.path a detect model?")
+    return result.boxes

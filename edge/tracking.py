@@ -20,7 +20,8 @@ def _tracker_args(tracker_yaml: str, analysis_fps: float) -> SimpleNamespace:
     from ultralytics.utils import YAML
     from ultralytics.utils.checks import check_yaml
 
-    args = SimpleNamespace(**YAML.load(check_yaml(tracker_yaml)))
+    # Ultralytics leaves YAML.load and check_yaml unannotated.
+    args = SimpleNamespace(**YAML.load(check_yaml(tracker_yaml)))  # type: ignore[no-untyped-call]
     args.track_buffer = max(1, round(LOST_S * analysis_fps))
     if args.tracker_type == "botsort":
         # Global motion compensation estimates camera motion by optical flow; it costs more than the
@@ -32,10 +33,13 @@ def _tracker_args(tracker_yaml: str, analysis_fps: float) -> SimpleNamespace:
 
 class Tracker:
     def __init__(self, tracker_yaml: str, analysis_fps: float) -> None:
-        from ultralytics.trackers.track import TRACKER_MAP
+        from ultralytics.trackers.bot_sort import BOTSORT
+        from ultralytics.trackers.byte_tracker import BYTETracker
 
+        # Ultralytics' own TRACKER_MAP holds the same two, but mypy infers its values as returning object.
+        trackers: dict[str, type[BYTETracker]] = {"bytetrack": BYTETracker, "botsort": BOTSORT}
         args = _tracker_args(tracker_yaml, analysis_fps)
-        self._tracker = TRACKER_MAP[args.tracker_type](args=args)
+        self._tracker = trackers[args.tracker_type](args=args)
 
     def update(self, detections: Detections, image: np.ndarray) -> Detections:
         """The detections that belong to a track, with ``tracker_id`` set; unmatched ones are dropped."""

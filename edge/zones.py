@@ -15,7 +15,7 @@ class Zone:
     """(n, 2) float32, x and y in 0..1 of the frame."""
 
     @classmethod
-    def from_points(cls, zone_id: str, points: list[tuple[float, float]]) -> "Zone":
+    def from_points(cls, zone_id: str, points: list[tuple[float, float]]) -> Zone:
         return cls(zone_id, np.asarray(points, dtype=np.float32))
 
     def pixels(self, width: int, height: int) -> np.ndarray:

@@ -48,8 +48,10 @@ def _duration(seconds: float | None) -> str:
 def table(evaluation: Evaluation) -> str:
     """The per-rule table printed at the end of ``eval``."""
     lines = [
-        f"{'rule':<18}{'TP':>4}{'FP':>4}{'FN':>4}{'precision':>11}{'recall':>8}{'F1':>7}{'median TTD':>12}"
-        f"   negatives (alarmed)"
+        (
+            f"{'rule':<18}{'TP':>4}{'FP':>4}{'FN':>4}{'precision':>11}{'recall':>8}{'F1':>7}{'median TTD':>12}"
+            "   negatives (alarmed)"
+        )
     ]
     for score in evaluation.scores.values():
         cells = [f"{v:.2f}" if v is not None else "-" for v in (score.precision, score.recall, score.f1)]

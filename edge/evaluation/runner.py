@@ -67,8 +67,10 @@ def check(labels: Labels, config: EdgeConfig, source: str) -> None:
                 problems.append(
                     (
                         f"recordings[{i}].expect[{j}]",
-                        f"camera '{recording.camera}' has no zone '{expected.zone}' "
-                        f"running {expected.type.value}",
+                        (
+                            f"camera '{recording.camera}' has no zone '{expected.zone}' "
+                            f"running {expected.type.value}"
+                        ),
                     )
                 )
     if problems:

@@ -16,8 +16,8 @@ import numpy as np
 from pydantic import Field
 
 from contract.event import EventType, Phase
-from edge.configbase import StrictModel
 from edge.appearance import similarity, thumbnail
+from edge.configbase import StrictModel
 from edge.rules.base import AnalysedFrame, Finding, Snapshot, normalised_box
 from edge.zones import Zone
 

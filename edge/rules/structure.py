@@ -139,13 +139,13 @@ def _structure_changed(reference: np.ndarray, current: np.ndarray) -> np.ndarray
     cov = local(x * y) - mx * my
     contrast_structure = (2 * cov + _C2) / (vx + vy + _C2)
     textured = np.sqrt(np.maximum(vx, vy)) > TEXTURE_FLOOR
-    return (contrast_structure < STRUCTURE_BELOW) & textured
+    return np.asarray((contrast_structure < STRUCTURE_BELOW) & textured, dtype=bool)
 
 
 def _chroma_changed(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
     ref_ab = cv2.GaussianBlur(reference[..., 1:].astype(np.float32), (0, 0), WINDOW_SIGMA)
     cur_ab = cv2.GaussianBlur(current[..., 1:].astype(np.float32), (0, 0), WINDOW_SIGMA)
-    return np.linalg.norm(ref_ab - cur_ab, axis=2) > CHROMA_ABOVE
+    return np.asarray(np.linalg.norm(ref_ab - cur_ab, axis=2) > CHROMA_ABOVE, dtype=bool)
 
 
 def _denoise(changed: np.ndarray, seen_pixels: int) -> np.ndarray:
@@ -156,7 +156,7 @@ def _denoise(changed: np.ndarray, seen_pixels: int) -> np.ndarray:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     keep = np.zeros(count, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_BLOB * max(seen_pixels, 1)
-    return keep[labels]
+    return np.asarray(keep[labels], dtype=bool)
 
 
 def persistent_change(changes: list[Change]) -> tuple[np.ndarray, float]:

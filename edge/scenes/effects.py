@@ -36,7 +36,7 @@ def smooth_field(rng: np.random.Generator, size: tuple[int, int], cells: int) ->
     height, width = size
     coarse = rng.uniform(-1, 1, (max(2, cells * height // width), cells)).astype(np.float32)
     field = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-    return np.clip(field / max(float(np.abs(field).max()), 1e-6), -1, 1)
+    return np.asarray(np.clip(field / max(float(np.abs(field).max()), 1e-6), -1, 1))
 
 
 def soft_mask(mask: np.ndarray, spill_px: float) -> np.ndarray:
@@ -67,13 +67,13 @@ class Plume:
         puffs = self.field[:, shift : shift + width]
         flicker = 1.0 + 0.08 * np.sin(t / 3.0)
         density = np.clip((0.8 + 0.3 * puffs) * flicker, 0.0, 1.0) * self.region
-        return 1.0 - (1.0 - self.t_min) * ramp * density
+        return np.asarray(1.0 - (1.0 - self.t_min) * ramp * density)
 
 
 def light(image: np.ndarray, gain: float, tint: Colour = (1.0, 1.0, 1.0), gamma: float = 1.0) -> np.ndarray:
     """The same view under other light: ``gamma`` bends the response, ``gain`` and ``tint`` scale it."""
     normalised = np.clip(image.astype(np.float32) / 255.0, 0, 1) ** gamma
-    return normalised * 255.0 * gain * np.array(tint, np.float32)
+    return np.asarray(normalised * 255.0 * gain * np.array(tint, np.float32))
 
 
 def cloud_shadows(image: np.ndarray, field: np.ndarray, offset_px: int, depth: float) -> np.ndarray:
@@ -151,4 +151,5 @@ def paste(image: np.ndarray, patch: np.ndarray, x: int, y: int, height: int) -> 
 
 def camera(image: np.ndarray, rng: np.random.Generator, noise: float = 2.0) -> np.ndarray:
     """Sensor noise and clipping: what leaves the camera."""
-    return np.clip(image + rng.normal(0, noise, image.shape).astype(np.float32), 0, 255).astype(np.uint8)
+    noisy = image + rng.normal(0, noise, image.shape).astype(np.float32)
+    return np.asarray(np.clip(noisy, 0, 255)).astype(np.uint8)

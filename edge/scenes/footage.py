@@ -65,7 +65,7 @@ class Footage:
     @cache  # noqa: B019
     def empty_road(self) -> np.ndarray:
         """highway.mp4 without its traffic: the median of every 15th frame."""
-        return np.median(np.stack(self.frames(HIGHWAY)[::15]), axis=0).astype(np.uint8)
+        return np.asarray(np.median(np.stack(self.frames(HIGHWAY)[::15]), axis=0)).astype(np.uint8)
 
     def cut(self, cut: Cut) -> np.ndarray:
         x1, y1, x2, y2 = cut.box

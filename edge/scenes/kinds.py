@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -258,7 +259,7 @@ class ParkingScene:
 def _position(route: tuple[Waypoint, ...], t: float) -> tuple[int, int] | None:
     if not route or t < route[0][0] or t > route[-1][0]:
         return None
-    for (t0, x0, y0), (t1, x1, y1) in zip(route, route[1:], strict=False):
+    for (t0, x0, y0), (t1, x1, y1) in pairwise(route):
         if t0 <= t <= t1:
             k = (t - t0) / (t1 - t0) if t1 > t0 else 1.0
             return round(x0 + k * (x1 - x0)), round(y0 + k * (y1 - y0))

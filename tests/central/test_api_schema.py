@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import schemathesis
 from fastapi.testclient import TestClient
@@ -18,6 +19,9 @@ from schemathesis.checks import not_a_server_error
 from central.app import create_app
 from central.services import build_services
 from tests.central.conftest import bearer, central_config
+
+if TYPE_CHECKING:
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 
 def _openapi() -> dict[str, object]:
@@ -36,5 +40,5 @@ schema = schemathesis.openapi.from_dict(_openapi())
 
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-def test_no_input_causes_a_server_error(case: schemathesis.Case, client: TestClient, tokens: dict[str, str]) -> None:
+def test_no_input_causes_a_server_error(case: OpenApiCase, client: TestClient, tokens: dict[str, str]) -> None:
     case.call_and_validate(app=client.app, headers=bearer(tokens["admin"]), checks=[not_a_server_error])

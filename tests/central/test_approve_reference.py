@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.event import Event, EventType, Phase
 from contract.topics import Topics
@@ -43,7 +44,7 @@ def open_ticket(central: CentralProcess, kind: EventType, zone: str) -> int:
     event = Event(event_id=uuid.uuid4(), phase=Phase.start, type=kind, device_id="box-b", camera_id="cam-b",
                   zone_id=zone, started_at=now, observed_at=now, confidence=0.9,
                   details={"episode_id": str(uuid.uuid4()), "district": "chongchuan"})
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", 1883)
     client.loop_start()
     client.publish(Topics(central.prefix).events("box-b"), event.to_json(), qos=1).wait_for_publish(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +20,8 @@ FORM = {"service_code": "illegal_parking", "lat": "32.0123", "long": "120.8641",
         "media_url": "https://hotline.example/photo/1.jpg"}
 
 
-def file_request(client: TestClient, api_key: str, **changes: str) -> tuple[int, object]:
+def file_request(client: TestClient, api_key: str, **changes: str) -> tuple[int, list[dict[str, Any]]]:
+    """The status and GeoReport's answer: a list of receipts, or of errors."""
     response = client.post("/open311/v2/requests.json", data={**FORM, **changes, "api_key": api_key})
     return response.status_code, response.json()
 
@@ -33,7 +35,7 @@ def test_services_list_one_service_per_event_type(client: TestClient) -> None:
 def test_a_filed_request_becomes_a_routed_ticket(client: TestClient, tokens: dict[str, str]) -> None:
     code, body = file_request(client, tokens["operator"])
     assert code == 201
-    [receipt] = body  # type: ignore[misc]
+    [receipt] = body
     ticket = client.get(f"/api/v1/tickets/{receipt['service_request_id']}", headers=bearer(tokens["admin"])).json()
     assert (ticket["type"], ticket["source"], ticket["department"], ticket["status"]) == (
         "illegal_parking", "open311", "cg-gangzha", "new")
@@ -44,7 +46,7 @@ def test_a_filed_request_becomes_a_routed_ticket(client: TestClient, tokens: dic
 def test_a_request_reads_back_with_every_georeport_field(client: TestClient, tokens: dict[str, str],
                                                          clock: FrozenClock) -> None:
     _, body = file_request(client, tokens["operator"])
-    request_id = body[0]["service_request_id"]  # type: ignore[index]
+    request_id = body[0]["service_request_id"]
     clock.advance(timedelta(minutes=3))
     client.post(f"/api/v1/tickets/{request_id}/actions", json={"action": "dispatch", "comment": "to Gangzha"},
                 headers=bearer(tokens["operator"]))
@@ -62,7 +64,7 @@ def test_a_request_reads_back_with_every_georeport_field(client: TestClient, tok
 
 def test_rejected_requests_read_as_closed(client: TestClient, tokens: dict[str, str]) -> None:
     _, body = file_request(client, tokens["operator"])
-    request_id = body[0]["service_request_id"]  # type: ignore[index]
+    request_id = body[0]["service_request_id"]
     client.post(f"/api/v1/tickets/{request_id}/actions", json={"action": "reject", "comment": "no van there"},
                 headers=bearer(tokens["operator"]))
     closed = client.get("/open311/v2/requests.json", params={"status": "closed"},
@@ -81,7 +83,7 @@ def test_bad_requests_are_400_and_file_nothing(client: TestClient, services: Ser
                                                changes: dict[str, str], code: int) -> None:
     status, body = file_request(client, tokens["operator"], **changes)
     assert status == code
-    [error] = body  # type: ignore[misc]
+    [error] = body
     assert error["code"] == code and error["description"], "GeoReport's error shape"
     assert client.get("/open311/v2/requests.json", headers=bearer(tokens["admin"])).json() == []
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -18,7 +18,7 @@ from tests.support.scenes import Visit, write_scene
 KERB = [[0.0, 0.65], [0.35, 0.65], [0.35, 1.0], [0.0, 1.0]]
 """Where the composed van parks (its anchor lands at about (0.14, 0.87))."""
 
-START = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 LANES = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
 """highway.mp4's carriageways, short of the vanishing point where a car's motion is below a pixel a frame.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -27,9 +28,9 @@ VALID = {
 }
 
 
-def _broken(path: list[str | int], value: object) -> dict:
-    data = yaml.safe_load(yaml.safe_dump(VALID))
-    target = data
+def _broken(path: list[str | int], value: object) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(yaml.safe_dump(VALID))
+    target: Any = data
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
@@ -56,7 +57,7 @@ BROKEN = [
 
 
 @pytest.mark.parametrize(("data", "expected"), BROKEN, ids=[e.split(":")[0] for _, e in BROKEN])
-def test_broken_file_gives_exact_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict,
+def test_broken_file_gives_exact_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, Any],
                                        expected: str) -> None:
     path = tmp_path / "edge.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -104,7 +104,7 @@ class Recorder:
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(min_delay=1, max_delay=1)
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho has no hints here
         properties.SessionExpiryInterval = 300
         self._subscribed = threading.Event()
         self._client.connect("127.0.0.1", port, keepalive=10, clean_start=False, properties=properties)

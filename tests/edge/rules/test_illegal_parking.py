@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import cv2
 import numpy as np
@@ -67,13 +68,21 @@ def play(rule: IllegalParking, timeline: list[tuple[float, list[Obj]]], close_at
     return found
 
 
+class Looks(TypedDict, total=False):
+    """What ``stay`` may set on its object besides where it is."""
+
+    cls: int
+    conf: float
+    look: int
+
+
 def stay(track: int, x: float, y: float, start: float, end: float, step: float = 1.0,
-         **kw: float) -> list[tuple[float, list[Obj]]]:
+         **kw: Unpack[Looks]) -> list[tuple[float, list[Obj]]]:
     return [(t, [Obj(track, x, y, **kw)]) for t in np.arange(start, end + 1e-9, step)]
 
 
 def parking(**overrides: object) -> IllegalParking:
-    return IllegalParking(ZONE, IllegalParkingConfig(**{"dwell_s": 10, "grace_s": 3, **overrides}))
+    return IllegalParking(ZONE, IllegalParkingConfig.model_validate({"dwell_s": 10, "grace_s": 3, **overrides}))
 
 
 def phases(found: list[Finding]) -> list[tuple[str, float]]:
@@ -99,12 +108,12 @@ def test_vehicle_that_stays_past_dwell_starts_then_ends_after_grace() -> None:
         ("outside the zone (anchor above the kerb line)", stay(1, 300, 150, 0, 30), []),
         ("a person is not a vehicle", stay(1, 300, 300, 0, 30, cls=0), []),
         ("low confidence ignored", stay(1, 300, 300, 0, 30, conf=0.1), []),
-        ("moving through the zone", [(t, [Obj(1, 20 + 25 * t, 300)]) for t in range(0, 25)], []),
+        ("moving through the zone", [(t, [Obj(1, 20 + 25 * t, 300)]) for t in range(25)], []),
         ("jitter within tolerance still counts",
-         [(t, [Obj(1, 300 + (5 if t % 2 else -5), 300 + (3 if t % 3 else 0))]) for t in range(0, 12)],
+         [(t, [Obj(1, 300 + (5 if t % 2 else -5), 300 + (3 if t % 3 else 0))]) for t in range(12)],
          [("start", 10.0)]),
         ("stops after driving in: dwell counts from the stop",
-         [(t, [Obj(1, 20 + 40 * t, 300)]) for t in range(0, 5)] + stay(1, 180, 300, 5, 16), [("start", 14.0)]),  # settled at t=4
+         [(t, [Obj(1, 20 + 40 * t, 300)]) for t in range(5)] + stay(1, 180, 300, 5, 16), [("start", 14.0)]),  # settled at t=4
         ("brief absence shorter than grace keeps the episode",
          stay(1, 300, 300, 0, 12) + [(13, []), (14, [])] + stay(1, 300, 300, 15, 16), [("start", 10.0)]),
         ("new track id at the same spot inherits the stay",
@@ -114,7 +123,7 @@ def test_vehicle_that_stays_past_dwell_starts_then_ends_after_grace() -> None:
         ("a look-alike back at the spot after it stood empty is not one long stay",
          stay(1, 300, 300, 0, 1) + [(t, []) for t in range(2, 9)] + stay(1, 300, 300, 9, 12), []),
         ("a queue of different cars passing one spot under one track id is not a parked car",
-         [(t, [Obj(1, 300, 300, look=1 + t % 5)]) for t in range(0, 25)], []),
+         [(t, [Obj(1, 300, 300, look=1 + t % 5)]) for t in range(25)], []),
     ],
 )
 def test_cases(case: str, timeline: list[tuple[float, list[Obj]]], expected: list[tuple[str, float]]) -> None:
@@ -122,7 +131,7 @@ def test_cases(case: str, timeline: list[tuple[float, list[Obj]]], expected: lis
 
 
 def test_two_vehicles_make_two_episodes() -> None:
-    timeline = [(float(t), [Obj(1, 100, 300), Obj(2, 500, 320, cls=7)]) for t in range(0, 12)]
+    timeline = [(float(t), [Obj(1, 100, 300), Obj(2, 500, 320, cls=7)]) for t in range(12)]
     found = play(parking(), timeline)
     assert sorted(f.details["label"] for f in found) == ["car", "truck"]
     assert len({f.episode for f in found}) == 2
@@ -135,6 +144,6 @@ def test_close_ends_open_episodes_at_last_sighting() -> None:
 
 
 def test_classes_setting_limits_what_counts() -> None:
-    timeline = [(float(t), [Obj(1, 100, 300), Obj(2, 500, 320, cls=7)]) for t in range(0, 12)]
+    timeline = [(float(t), [Obj(1, 100, 300), Obj(2, 500, 320, cls=7)]) for t in range(12)]
     found = play(parking(classes=["truck"]), timeline)
     assert [f.details["label"] for f in found] == ["truck"]
