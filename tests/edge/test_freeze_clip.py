@@ -8,70 +8,28 @@ its age in received video, the first packet after the gap aged all of them out (
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import av
 import pytest
-import yaml
 
 from contract.event import Event, MediaKind
 from tests.edge.test_run_live import PARKED_ROW, TIME_LAPSE_PARKING, Subscriber
-from tests.support.paths import PARKING_ROW, ROOT
+from tests.support.local_edge import LocalEdge
+from tests.support.paths import PARKING_ROW
 from tests.support.rtsp import RtspServer
-from tests.support.stack import wait_until
 
 PRE_S, POST_S = 2.0, 8.0
 FREEZE_S = 24.0
 """Longer than the ring (pre + post + 10 s = 20 s), so the first packet after it trimmed everything."""
 
 
-class Edge:
-    """``gridwatch-edge run`` with JSON debug logs in a file, read while it runs."""
-
-    def __init__(self, folder: Path, config: dict[str, Any]) -> None:
-        path = folder / "edge.yaml"
-        path.write_text(yaml.safe_dump(config))
-        self.log_path = folder / "edge.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge", "--log-json", "--log-level", "debug", "run", "--config", str(path)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-    def records(self, event: str) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return [r for r in (json.loads(line) for line in lines if line.startswith("{")) if r.get("event") == event]
-
-    def tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def wait(self, condition: Callable[[], Any], timeout: float, what: str) -> Any:
-        """``wait_until``, with the edge's latest log lines in the failure."""
-        try:
-            return wait_until(condition, timeout, what)
-        except AssertionError as err:
-            raise AssertionError(f"{err}\n{self.tail()}") from None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture
-def running(tmp_path: Path, model_path: Path) -> Iterator[tuple[Edge, Subscriber, Path]]:
+def running(tmp_path: Path, model_path: Path) -> Iterator[tuple[LocalEdge, Subscriber, Path]]:
     prefix = f"gridwatch-test/{uuid.uuid4().hex[:8]}"
     with RtspServer({"parking": PARKING_ROW}, loop_count=60) as camera:
         config = {
@@ -87,7 +45,7 @@ def running(tmp_path: Path, model_path: Path) -> Iterator[tuple[Edge, Subscriber
             }],
         }
         subscriber = Subscriber(prefix)
-        edge = Edge(tmp_path, config)
+        edge = LocalEdge(tmp_path, config, debug=True)
         try:
             yield edge, subscriber, tmp_path / "state" / "media"
         finally:
@@ -96,7 +54,7 @@ def running(tmp_path: Path, model_path: Path) -> Iterator[tuple[Edge, Subscriber
 
 
 def test_events_waiting_for_their_post_roll_at_a_freeze_keep_their_clip(
-    running: tuple[Edge, Subscriber, Path],
+    running: tuple[LocalEdge, Subscriber, Path],
 ) -> None:
     edge, subscriber, media = running
     waiting = edge.wait(lambda: edge.process.poll() is None and edge.records("event waits for its post-roll"),

@@ -13,18 +13,14 @@ import hashlib
 import json
 import os
 import secrets
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from structlog.testing import capture_logs
 
 from contract.event import Event, EventType, MediaKind, Phase, new_event_id
@@ -41,11 +37,11 @@ from edge.runtime import Publishing, evidence_writer, media_store
 from tests.edge.conftest import EdgeConfigFactory
 from tests.edge.test_analyze_parking import KERB
 from tests.edge.test_run_live import PARKED_ROW, TIME_LAPSE_PARKING, Subscriber
-from tests.support.paths import HIGHWAY, PARKING_ROW, ROOT
+from tests.support.local_edge import LocalEdge
+from tests.support.paths import HIGHWAY, PARKING_ROW
 from tests.support.rtsp import RtspServer
 from tests.support.scenes import Visit, write_scene
 from tests.support.small_fs import MB, fill, free_bytes, small_filesystem
-from tests.support.stack import wait_until
 
 FS_MB = 20
 TOPIC = "gridwatch/v1/devices/dev-1/events"
@@ -204,47 +200,6 @@ def old_evidence(media: Path, count: int) -> list[Path]:
     return paths
 
 
-class EdgeRun:
-    """``gridwatch-edge run`` with JSON logs in a file."""
-
-    def __init__(self, folder: Path, config: dict[str, Any]) -> None:
-        path = folder / "edge.yaml"
-        path.write_text(yaml.safe_dump(config))
-        self.log_path = folder / "edge.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "edge", "--log-json", "run", "--config", str(path)],
-                                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-    def records(self) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def wait(self, condition: Callable[[], Any], timeout: float, what: str) -> Any:
-        """``wait_until``, with the edge's latest log lines in the failure."""
-        try:
-            return wait_until(condition, timeout, what)
-        except AssertionError as err:
-            raise AssertionError(f"{err}\n{self.tail()}") from None
-
-    def alive(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"the edge exited:\n{self.tail()}")
-        return True
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                return self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait()
-
-
 def test_a_live_edge_on_a_filling_disk_keeps_sending_every_event(
     disk: Path, tmp_path: Path, model_path: Path,
 ) -> None:
@@ -254,7 +209,7 @@ def test_a_live_edge_on_a_filling_disk_keeps_sending_every_event(
     prefix = f"gridwatch-test/{uuid.uuid4().hex[:8]}"
     subscriber = Subscriber(prefix)
     with RtspServer({"parking": PARKING_ROW}, loop_count=60) as camera:
-        edge = EdgeRun(tmp_path, {
+        edge = LocalEdge(tmp_path, {
             "device_id": "disk-box", "central": {"url": None},
             "mqtt": {"url": "mqtt://127.0.0.1:1883", "topic_prefix": prefix, "status_interval_s": 1},
             "model": {"path": str(model_path)},

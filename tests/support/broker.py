@@ -22,6 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tests.support.net import free_port, wait_for_port
+from tests.support.processes import stop_process
 
 
 class Broker:
@@ -69,12 +70,7 @@ class Broker:
         process, self._process = self._process, None
         if process is None:
             return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=10.0)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, sig)
 
     def restart(self) -> None:
         self.stop()

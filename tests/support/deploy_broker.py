@@ -20,6 +20,7 @@ from typing import Self
 
 from tests.support.net import free_port, wait_for_port
 from tests.support.paths import ROOT
+from tests.support.processes import stop_process
 
 DEPLOY = ROOT / "deploy" / "mosquitto"
 DEVICES_PORT = 8883
@@ -72,12 +73,7 @@ class DeployBroker:
         process, self._process = self._process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10.0)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
     def __enter__(self) -> Self:
         self.start()

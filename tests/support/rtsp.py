@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Self
 
 from tests.support.net import free_port, wait_for_port
+from tests.support.processes import stop_process
 
 SCRIPT = Path(__file__).with_name("rtsp_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"  # has the gi bindings for GStreamer; the venv does not
@@ -50,12 +51,7 @@ class RtspServer:
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGCONT)  # a frozen process cannot handle SIGTERM
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=5)
 
     def restart(self) -> None:
         self.stop()
