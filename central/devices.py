@@ -136,7 +136,8 @@ def record_status(session: Session, device_id: str, status: DeviceStatus, now: d
     device.version = status.version
     device.outbox_pending = status.outbox_pending
     device.sent_at = sent_at
-    _record_storage(device, status.storage)
+    if status.storage is not None or status.state is not DeviceState.offline:
+        _record_storage(device, status.storage)
     refused = []
     for health in status.cameras:
         camera = claim_camera(session, device_id, health.camera_id, Sighting(health.name, health.district), now)
@@ -158,7 +159,11 @@ def record_status(session: Session, device_id: str, status: DeviceStatus, now: d
 
 
 def _record_storage(device: Device, storage: StorageHealth | None) -> None:
-    """An edge that does not report its disk (an older version) leaves it unknown, not the last reading."""
+    """An edge that does not report its disk (an older version) leaves it unknown, not the last reading.
+
+    Offline statuses (the last will, an edge's clean stop) speak of the connection, not the disk, so
+    ``record_status`` keeps the last reading for them.
+    """
     device.storage_state = storage.state.value if storage else None
     device.storage_free_bytes = storage.free_bytes if storage else None
     device.storage_evidence_bytes = storage.evidence_bytes if storage else None

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from central.auth import Role, create_token
 from central.ingest import Outcome
 from central.services import Services
-from contract.status import CameraHealth, CameraState, StorageHealth, StorageState
+from contract.status import CameraHealth, CameraState, DeviceState, DeviceStatus, StorageHealth, StorageState
 from contract.topics import Topics
 from tests.central.conftest import START, bearer
 from tests.central.factories import status
@@ -75,8 +75,9 @@ def storage_of(client: TestClient, token: str) -> dict[str, Any]:
 
 def test_devices_show_the_disk_their_latest_status_reported(client: TestClient, services: Services,
                                                             tokens: dict[str, str]) -> None:
-    """An edge that stopped reporting its disk (downgraded) shows none, not a stale reading; the last
-    will (state only) keeps the last reading, the best there is of an unreachable box."""
+    """An edge that stopped reporting its disk (downgraded) shows none, not a stale reading; an offline
+    status (the last will, or the edge's own on a clean stop) keeps the last reading, the best there is
+    of an unreachable box."""
     full = StorageHealth(state=StorageState.full, free_bytes=3 * 2**40, evidence_bytes=2**33)
     reporting = status(sent_at=START).model_copy(update={"storage": full})
     services.intake.status(TOPICS.status("box-1"), reporting.to_json().encode())
@@ -85,6 +86,10 @@ def test_devices_show_the_disk_their_latest_status_reported(client: TestClient, 
         "box-1": {"state": "full", "free_bytes": 3 * 2**40, "evidence_bytes": 2**33}, "box-2": None}
     services.intake.status(TOPICS.status("box-1"), b'{"state":"offline"}')
     assert storage_of(client, tokens["cg-chongchuan"])["box-1"] == {
+        "state": "full", "free_bytes": 3 * 2**40, "evidence_bytes": 2**33}
+    stopped = DeviceStatus(state=DeviceState.offline, device_id="box-1", sent_at=START + timedelta(seconds=30))
+    services.intake.status(TOPICS.status("box-1"), stopped.to_json().encode())  # an edge's clean stop says this
+    assert storage_of(client, tokens["operator"])["box-1"] == {
         "state": "full", "free_bytes": 3 * 2**40, "evidence_bytes": 2**33}
     older_edge = status(sent_at=START + timedelta(minutes=1)).model_dump(mode="json", by_alias=True)
     del older_edge["storage"]
