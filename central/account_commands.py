@@ -35,7 +35,7 @@ from central.clock import SystemClock
 from central.config import CentralConfig
 from central.db import make_engine, migrate, session_factory
 from central.models import ApiToken
-from contract.event import ID_PATTERN
+from contract.ids import ID_PATTERN
 
 log = structlog.get_logger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contract.event import EventType
+from contract.ids import ID_PATTERN
 from contract.topics import DEFAULT_PREFIX
 from contract.validation import ConfigError, read_yaml, validate
 
 ANY_DISTRICT = "*"
-_ID = r"^[A-Za-z0-9_.-]+$"
 MACHINE_ID = Path("/etc/machine-id")
 
 
@@ -59,7 +59,7 @@ class MqttConfig(StrictModel):
     username: str | None = Field(default=None, description="Broker user name, if the broker needs one.")
     password: str | None = Field(default=None, description="Broker password, if the broker needs one.")
     topic_prefix: str = Field(default=DEFAULT_PREFIX, min_length=1, description="Topic prefix of the contract.")
-    group: str = Field(default="gridwatch-central", pattern=_ID,
+    group: str = Field(default="gridwatch-central", pattern=ID_PATTERN,
                        description="Shared-subscription group: replicas in one group split the events.")
     client_id: str = Field(default_factory=default_client_id, min_length=1, max_length=128,
                            description="Stable per replica, so the broker keeps its session across restarts; "
@@ -129,7 +129,7 @@ class LiveConfig(StrictModel):
 
 
 class Department(StrictModel):
-    id: str = Field(pattern=_ID, description="Short stable id, used in tokens and routes.")
+    id: str = Field(pattern=ID_PATTERN, description="Short stable id, used in tokens and routes.")
     name: str = Field(min_length=1, description="Display name, e.g. 崇川区城市管理局.")
 
 

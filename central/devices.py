@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from central.inserts import insert_if_absent
 from central.models import Camera, Device
-from contract.event import EARLIEST, ID_PATTERN, LATEST, NO_NUL
+from contract.event import EARLIEST, LATEST, NO_NUL
+from contract.ids import ID_PATTERN
 from contract.status import DeviceState, DeviceStatus, StorageHealth
 
 log = structlog.get_logger(__name__)

@@ -10,9 +10,9 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contract.ids import ID_PATTERN
+
 SCHEMA: Final = "gridwatch.event/1"
-ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
-"""Device, camera and zone ids as the edge configuration allows them (no NUL, no slash, no space)."""
 NO_NUL = r"^[^\x00]*$"
 
 

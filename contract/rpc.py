@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.ids import ID_PATTERN
+
 WEBRTC_OFFER = "webrtc_offer"
 WEBRTC_CLOSE = "webrtc_close"
 SNAPSHOT = "snapshot"
@@ -22,7 +24,6 @@ APPROVE_REFERENCE = "approve_reference"
 
 MAX_SDP = 64 * 1024
 LiveMode = Literal["passthrough", "reencode"]
-_ID = r"^[A-Za-z0-9_.-]+$"
 
 
 class ErrorCode(str, Enum):
@@ -46,7 +47,7 @@ class _Body(BaseModel):
 
 
 class WebrtcOffer(_Body):
-    camera_id: str = Field(min_length=1, max_length=128, pattern=_ID)
+    camera_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
     sdp: str = Field(min_length=1, max_length=MAX_SDP)
     type: Literal["offer"] = "offer"
 
@@ -70,7 +71,7 @@ class WebrtcClosed(_Body):
 
 
 class SnapshotRequest(_Body):
-    camera_id: str = Field(min_length=1, max_length=128, pattern=_ID)
+    camera_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
 
 
 class SnapshotReply(_Body):
@@ -84,8 +85,8 @@ class SnapshotReply(_Body):
 class ApproveReference(_Body):
     """An operator judged a building change legitimate: the zone's current view becomes its reference."""
 
-    camera_id: str = Field(min_length=1, max_length=128, pattern=_ID)
-    zone_id: str = Field(min_length=1, max_length=128, pattern=_ID)
+    camera_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
+    zone_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
     approved_by: str = Field(min_length=1, max_length=128)
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from contract.ids import ID_PATTERN
 from contract.topics import DEFAULT_PREFIX
 from contract.validation import read_yaml, validate
 from edge.configbase import StrictModel
@@ -117,7 +118,7 @@ class ZoneRules(StrictModel):
 
 
 class ZoneConfig(StrictModel):
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    id: str = Field(min_length=1, pattern=ID_PATTERN)
     polygon: list[Point] = Field(description="Points as [x, y] in 0..1 of the frame, so a resolution change is harmless.")
     rules: ZoneRules
 
@@ -139,7 +140,7 @@ class ZoneConfig(StrictModel):
 
 
 class CameraConfig(StrictModel):
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    id: str = Field(min_length=1, pattern=ID_PATTERN)
     name: str | None = None
     source: str = Field(min_length=1, description="rtsp://, a file path, or any URL FFmpeg reads.")
     district: str | None = None
@@ -160,7 +161,7 @@ class CameraConfig(StrictModel):
 
 
 class EdgeConfig(StrictModel):
-    device_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    device_id: str = Field(min_length=1, pattern=ID_PATTERN)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     central: CentralConfig = Field(default_factory=CentralConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)

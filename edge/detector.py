@@ -34,7 +34,6 @@ class Detector:
         self._model = YOLO(config.path, task="detect")
         self._lock = threading.Lock()
         self.names: dict[int, str] = dict(self._model.names)
-        self.inferences = 0
         log.info("detector loaded", model=config.path, device=config.device, classes=len(self.names),
                  seconds=round(time.monotonic() - started, 2))
 
@@ -44,7 +43,6 @@ class Detector:
             results = self._model.predict(
                 image, imgsz=self._config.imgsz, conf=self._config.conf, device=self._config.device, verbose=False
             )
-            self.inferences += 1
         # Ultralytics leaves BaseTensor.cpu unannotated.
         boxes = _first_boxes(results).cpu().numpy()  # type: ignore[no-untyped-call]
         return Detections(

@@ -20,11 +20,12 @@ from central.api.schemas import CameraOut, DeviceOut
 from central.auth import Principal, Role
 from central.models import Camera, Device
 from central.services import Services
+from contract.ids import ID_PATTERN
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 Admin = Annotated[Principal, Depends(require(Role.admin))]
-CameraId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+CameraId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 
 
 @router.get("/devices", response_model=list[DeviceOut], summary="Edge devices with their cameras' health")

@@ -26,6 +26,7 @@ from central.config import IceServer
 from central.models import Camera, Device
 from central.rpc import RpcClient, RpcFailed, RpcTimeout, RpcUnavailable
 from central.services import Services
+from contract.ids import ID_PATTERN
 from contract.rpc import (
     MAX_SDP,
     SNAPSHOT,
@@ -65,8 +66,8 @@ CSP = (f"default-src 'self'; style-src 'self' {_style_hashes(STATIC / 'live.html
        "base-uri 'none'; frame-ancestors 'self'; form-action 'self'")
 """The live page's Content-Security-Policy (applied by ``SecurityHeaders``); this origin may frame it."""
 
-CameraId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
-DeviceQuery = Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_.-]+$",
+CameraId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
+DeviceQuery = Annotated[str | None, Query(max_length=128, pattern=ID_PATTERN,
                                           description="The camera's device, when its id is not unique.")]
 
 _STATUS = {

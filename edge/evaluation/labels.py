@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import AwareDatetime, Field, model_validator
 
 from contract.event import EventType
+from contract.ids import ID_PATTERN
 from contract.validation import read_yaml, validate
 from edge.configbase import StrictModel
 
@@ -34,7 +35,7 @@ class Expectation(StrictModel):
 
 
 class Recording(StrictModel):
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Names the recording in reports.")
+    id: str = Field(min_length=1, pattern=ID_PATTERN, description="Names the recording in reports.")
     source: str = Field(min_length=1, description="The recording, relative to the labels file or absolute.")
     camera: str = Field(
         min_length=1, description="The camera (in the configuration) whose zones and rules apply."

@@ -92,10 +92,6 @@ class LiveService:
             known = ", ".join(sorted(self._feeds))
             raise RpcError(ErrorCode.unknown_camera, f"this box has no camera '{camera_id}' (it has: {known})") from None
 
-    @property
-    def viewers(self) -> int:
-        return len(self._sessions)
-
     def stop(self, timeout: float = 10.0) -> None:
         """From any thread but the loop's: close every viewer and stop every source."""
         try:
