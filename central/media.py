@@ -22,10 +22,6 @@ class HashMismatch(MediaError):
     pass
 
 
-class TooLarge(MediaError):
-    pass
-
-
 class MediaStore(Protocol):
     def exists(self, sha256: str) -> bool:
         """True when the file is stored in full."""
@@ -35,10 +31,11 @@ class MediaStore(Protocol):
         """The stored file's size in bytes, or None when it is not stored."""
         ...
 
-    async def put(self, sha256: str, chunks: AsyncIterator[bytes], max_bytes: int) -> int:
+    async def put(self, sha256: str, chunks: AsyncIterator[bytes]) -> int:
         """Store the streamed bytes if they hash to ``sha256``; returns the size.
 
-        Raises HashMismatch or TooLarge, in which case nothing is kept.
+        Raises HashMismatch, or whatever ``chunks`` raises (the HTTP body limit's 413), in which
+        case nothing is kept. The size limit is the body limit's alone (``api/body_limit.py``).
         """
         ...
 
@@ -67,7 +64,7 @@ class LocalMediaStore:
         except FileNotFoundError:
             return None
 
-    async def put(self, sha256: str, chunks: AsyncIterator[bytes], max_bytes: int) -> int:
+    async def put(self, sha256: str, chunks: AsyncIterator[bytes]) -> int:
         digest = hashlib.sha256()
         size = 0
         handle, temp_name = tempfile.mkstemp(dir=self._incoming, prefix=sha256[:16] + ".")
@@ -76,8 +73,6 @@ class LocalMediaStore:
             with os.fdopen(handle, "wb") as out:
                 async for chunk in chunks:
                     size += len(chunk)
-                    if size > max_bytes:
-                        raise TooLarge(f"upload exceeds {max_bytes} bytes")
                     digest.update(chunk)
                     out.write(chunk)
             actual = digest.hexdigest()

@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from central.api.deps import Reader, ServicesDep, SessionDep, Uploader
 from central.auth import Principal, Role
 from central.inserts import insert_if_absent
-from central.media import HashMismatch, TooLarge
+from central.media import HashMismatch
 from central.media_types import TYPES, WrongType, checked
 from central.models import Event, EventMedia, MediaObject, MediaUpload, Ticket
 from central.services import Services
@@ -55,14 +55,11 @@ async def put_media(sha256: Sha256, request: Request, principal: Uploader, servi
     stored = services.media.exists(sha256)
     if stored and _holds(services, sha256, device):
         return Response(status_code=status.HTTP_200_OK)
-    max_bytes = int(services.config.media.max_mb * 1024 * 1024)
     try:
-        size = await services.media.put(sha256, checked(request.stream(), kind), max_bytes)
+        size = await services.media.put(sha256, checked(request.stream(), kind))
     except HashMismatch as err:
         log.warning("media upload refused", sha256=sha256, uploader=principal.name, reason=str(err))
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from err
-    except TooLarge as err:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(err)) from err
     except WrongType as err:
         log.warning("media upload refused", sha256=sha256, uploader=principal.name, reason=str(err))
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(err)) from err

@@ -8,6 +8,7 @@ import os
 import pytest
 from fastapi.testclient import TestClient
 
+from central.app import create_app
 from central.auth import Role, create_token
 from central.services import Services
 from contract.event import MediaKind, MediaRef
@@ -109,9 +110,11 @@ def test_department_staff_get_only_their_own_tickets_evidence(client: TestClient
 
 def test_an_upload_over_the_size_limit_is_413_and_not_kept(client: TestClient, services: Services,
                                                           tokens: dict[str, str]) -> None:
+    """The body limit (built with the app, before authentication) refuses it and the store keeps nothing."""
     services.config = services.config.model_copy(update={"media": services.config.media.model_copy(
         update={"max_mb": 0.1})})
-    assert put(client, tokens["device"]) == 413
+    with TestClient(create_app(services)) as limited:
+        assert put(limited, tokens["device"]) == 413
     assert stored_files(services) == []
 
 

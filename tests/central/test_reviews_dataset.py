@@ -57,7 +57,7 @@ def store(services: Services, body: bytes) -> str:
     async def chunks() -> AsyncIterator[bytes]:
         yield body
 
-    asyncio.run(services.media.put(sha, chunks(), len(body)))
+    asyncio.run(services.media.put(sha, chunks()))
     return sha
 
 
