@@ -57,10 +57,20 @@ def workload(count: int, topics: Topics) -> list[tuple[str, bytes]]:
         episode = str(uuid.uuid4())
         at = START + timedelta(minutes=n // 200 * 40)  # a new wave of tickets every 200 episodes
         for i, phase in enumerate(("start", "update", "end")):
-            event = Event.model_validate({
-                "event_id": uuid.uuid4(), "phase": phase, "type": "illegal_parking", "device_id": "bench-box",
-                "camera_id": camera, "zone_id": zone, "started_at": at, "observed_at": at + timedelta(seconds=i),
-                "confidence": 0.8, "details": {"episode_id": episode, "district": "chongchuan"}})
+            event = Event.model_validate(
+                {
+                    "event_id": uuid.uuid4(),
+                    "phase": phase,
+                    "type": "illegal_parking",
+                    "device_id": "bench-box",
+                    "camera_id": camera,
+                    "zone_id": zone,
+                    "started_at": at,
+                    "observed_at": at + timedelta(seconds=i),
+                    "confidence": 0.8,
+                    "details": {"episode_id": episode, "district": "chongchuan"},
+                }
+            )
             messages.append((topics.events("bench-box"), event.to_json().encode()))
     return messages
 
@@ -86,8 +96,15 @@ def services_on(url: str, folder: Path, broker: str) -> Services:
     unique = uuid.uuid4().hex[:8]
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data.update({"data_dir": str(folder / unique), "database": {"url": url}})
-    data["mqtt"].update({"url": broker, "topic_prefix": f"bench-{unique}/gridwatch/v1", "group": f"bench-{unique}",
-                         "client_id": f"bench-{unique}", "session_expiry_s": 0})
+    data["mqtt"].update(
+        {
+            "url": broker,
+            "topic_prefix": f"bench-{unique}/gridwatch/v1",
+            "group": f"bench-{unique}",
+            "client_id": f"bench-{unique}",
+            "session_expiry_s": 0,
+        }
+    )
     config = parse_config(data, "benchmark")
     services = build_services(config, with_ingest=False)
     migrate(services.engine)
@@ -140,7 +157,9 @@ def check(services: Services, expected_events: int) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
@@ -159,15 +178,27 @@ def main() -> None:
                         counts = check(services, len(messages))
                     finally:
                         services.close()
-                rows.append({"database": kind, "path": mode, "events": len(messages), "tickets": counts["tickets"],
-                             "seconds": round(seconds, 3), "events_per_s": round(len(messages) / seconds, 1)})
+                rows.append(
+                    {
+                        "database": kind,
+                        "path": mode,
+                        "events": len(messages),
+                        "tickets": counts["tickets"],
+                        "seconds": round(seconds, 3),
+                        "events_per_s": round(len(messages) / seconds, 1),
+                    }
+                )
     print(f"{'database':<11} {'path':<7} {'events':>7} {'tickets':>8} {'seconds':>8} {'events/s':>9}")
     for row in rows:
-        print(f"{row['database']:<11} {row['path']:<7} {row['events']:>7} {row['tickets']:>8} "
-              f"{row['seconds']:>8.2f} {row['events_per_s']:>9.1f}")
+        print(
+            f"{row['database']:<11} {row['path']:<7} {row['events']:>7} {row['tickets']:>8} "
+            f"{row['seconds']:>8.2f} {row['events_per_s']:>9.1f}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"measured_at": datetime.now(UTC).isoformat(), "results": rows},
-                                   indent=2), encoding="utf-8")
+    args.out.write_text(
+        json.dumps({"measured_at": datetime.now(UTC).isoformat(), "results": rows}, indent=2),
+        encoding="utf-8",
+    )
     print(f"wrote {args.out}")
 
 

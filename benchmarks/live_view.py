@@ -44,8 +44,14 @@ from tests.support.rtsp import RtspServer
 from tests.support.stack import CentralProcess, EdgeProcess, camera, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 MODES = {"passthrough": "pt-box", "reencode": "re-box"}
 SETTLE_S = 2.0
 
@@ -63,9 +69,31 @@ def scaled_copy(size: str, folder: Path) -> Path:
     """highway.mp4 at ``size`` (WxH), H.264 Main without B-frames, like a camera's main stream."""
     target = folder / f"highway-{size}.mp4"
     width, height = size.split("x")
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(HIGHWAY), "-an", "-vf",
-                    f"scale={width}:{height}", "-c:v", "libx264", "-profile:v", "main", "-bf", "0", "-g", "60",
-                    "-b:v", "2500k", str(target)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(HIGHWAY),
+            "-an",
+            "-vf",
+            f"scale={width}:{height}",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "main",
+            "-bf",
+            "0",
+            "-g",
+            "60",
+            "-b:v",
+            "2500k",
+            str(target),
+        ],
+        check=True,
+    )
     return target
 
 
@@ -84,7 +112,9 @@ def core_share(pid: int, seconds: float) -> float:
 
 def open_viewer(browser: Browser, central: CentralProcess, camera_id: str) -> Page:
     page = browser.new_context().new_page()
-    page.goto(f"{central.base_url}/live?{urlencode({'token': central.tokens['operator'], 'camera': camera_id})}")
+    page.goto(
+        f"{central.base_url}/live?{urlencode({'token': central.tokens['operator'], 'camera': camera_id})}"
+    )
     return page
 
 
@@ -114,8 +144,14 @@ def _viewers(edge: EdgeProcess) -> int:
     return len(added - {r["session"] for r in edge.events("live viewer closed")})
 
 
-def measure_mode(browser: Browser, central: CentralProcess, edge: EdgeProcess, camera_id: str,
-                 seconds: float, cold_opens: int) -> dict[str, Any]:
+def measure_mode(
+    browser: Browser,
+    central: CentralProcess,
+    edge: EdgeProcess,
+    camera_id: str,
+    seconds: float,
+    cold_opens: int,
+) -> dict[str, Any]:
     pages: list[Page] = []
     cold: list[float] = []
     for _ in range(cold_opens):  # each the camera's only viewer: the feed starts every time
@@ -136,7 +172,7 @@ def measure_mode(browser: Browser, central: CentralProcess, edge: EdgeProcess, c
     time.sleep(SETTLE_S)
     before = [decoded(p) for p in pages]
     three = core_share(edge.pid, seconds)
-    fps_three = [round((decoded(p) - b) / seconds, 1) for p, b in zip(pages, before)]
+    fps_three = [round((decoded(p) - b) / seconds, 1) for p, b in zip(pages, before, strict=True)]
     close_all(pages, edge)
     return {
         "first_frame_ms": {"cold": cold, "cold_median": statistics.median(cold), "warm": warm},
@@ -165,23 +201,37 @@ def stack(folder: Path, source: Path) -> Iterator[tuple[CentralProcess, dict[str
 def table(results: dict[str, Any]) -> str:
     rows = [("", *results["modes"])]
     modes = [results["modes"][m] for m in results["modes"]]
-    rows.append(("first frame, cold (median ms)", *(f"{m['first_frame_ms']['cold_median']:.0f}" for m in modes)))
-    rows.append(("first frame, warm (ms)", *(" / ".join(f"{v:.0f}" for v in m["first_frame_ms"]["warm"])
-                                             for m in modes)))
+    rows.append(
+        ("first frame, cold (median ms)", *(f"{m['first_frame_ms']['cold_median']:.0f}" for m in modes))
+    )
+    rows.append(
+        (
+            "first frame, warm (ms)",
+            *(" / ".join(f"{v:.0f}" for v in m["first_frame_ms"]["warm"]) for m in modes),
+        )
+    )
     for n in ("0", "1", "3"):
-        rows.append((f"edge CPU, {n} viewer(s) (% of a core)",
-                     *(f"{100 * m['edge_core_share'][n]:.1f}" for m in modes)))
+        rows.append(
+            (
+                f"edge CPU, {n} viewer(s) (% of a core)",
+                *(f"{100 * m['edge_core_share'][n]:.1f}" for m in modes),
+            )
+        )
     rows.append(("first viewer (% of a core)", *(f"{100 * m['first_viewer_cores']:.1f}" for m in modes)))
     rows.append(("each extra viewer (% of a core)", *(f"{100 * m['extra_viewer_cores']:.1f}" for m in modes)))
-    rows.append(("viewer fps, 1 / 3 viewers", *(f"{m['viewer_fps']['1']} / {m['viewer_fps']['3']}" for m in modes)))
+    rows.append(
+        ("viewer fps, 1 / 3 viewers", *(f"{m['viewer_fps']['1']} / {m['viewer_fps']['3']}" for m in modes))
+    )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows)
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="CPU measuring window per case")
-    parser.add_argument("--cold-opens", type=int, default=4, help="extra first-viewer opens per mode, for the median")
+    parser.add_argument(
+        "--cold-opens", type=int, default=4, help="extra first-viewer opens per mode, for the median"
+    )
     parser.add_argument("--scale", metavar="WxH", help="serve an upscaled copy of highway.mp4 instead")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "live_view.json")
     args = parser.parse_args()
@@ -192,14 +242,21 @@ def main() -> None:
         with stack(folder, source) as (central, edges), sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                modes = {mode: measure_mode(browser, central, edges[mode], f"highway-{mode}", args.seconds,
-                                            args.cold_opens) for mode in MODES}
+                modes = {
+                    mode: measure_mode(
+                        browser, central, edges[mode], f"highway-{mode}", args.seconds, args.cold_opens
+                    )
+                    for mode in MODES
+                }
             finally:
                 browser.close()
     results = {
         "source": {"file": source.name, "size": args.scale or "640x360", "fps": 30},
-        "seconds_per_case": args.seconds, "cpus": psutil.cpu_count(), "load_before": load_before,
-        "machine": platform.processor() or platform.machine(), "modes": modes,
+        "seconds_per_case": args.seconds,
+        "cpus": psutil.cpu_count(),
+        "load_before": load_before,
+        "machine": platform.processor() or platform.machine(),
+        "modes": modes,
     }
     print(table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -51,9 +51,19 @@ def token_target(row: ApiToken) -> str:
 
 
 def list_tokens(session: Session) -> list[TokenInfo]:
-    return [TokenInfo(id=t.id, name=t.name, role=t.role, department=t.department, fingerprint=t.token_hash[:12],
-                      created_at=t.created_at, expires_at=t.expires_at, revoked_at=t.revoked_at)
-            for t in session.scalars(sa.select(ApiToken).order_by(ApiToken.id))]
+    return [
+        TokenInfo(
+            id=t.id,
+            name=t.name,
+            role=t.role,
+            department=t.department,
+            fingerprint=t.token_hash[:12],
+            created_at=t.created_at,
+            expires_at=t.expires_at,
+            revoked_at=t.revoked_at,
+        )
+        for t in session.scalars(sa.select(ApiToken).order_by(ApiToken.id))
+    ]
 
 
 def revoke_token(session: Session, token_id: int, actor: str) -> ApiToken:
@@ -68,7 +78,13 @@ def expire_token(session: Session, token_id: int, at: datetime, actor: str) -> A
     """Set when the token stops working (now, or a time to come)."""
     row = _token(session, token_id)
     row.expires_at = at
-    audit(session, actor, "token expiry set", token_target(row), f"expires at {at.isoformat(timespec='seconds')}")
+    audit(
+        session,
+        actor,
+        "token expiry set",
+        token_target(row),
+        f"expires at {at.isoformat(timespec='seconds')}",
+    )
     return row
 
 
@@ -86,8 +102,11 @@ def reset_password(session: Session, username: str, password: str, actor: str) -
         raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
     user = _user(session, username)
     user.password_hash = hash_password(password)
-    session.execute(sa.update(LoginSession).where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
-                    .values(revoked_at=now_utc()))
+    session.execute(
+        sa.update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=now_utc())
+    )
     forget_account(session, username)
     audit(session, actor, "password reset", f"user {username}")
     return user

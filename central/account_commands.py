@@ -55,8 +55,9 @@ def when(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r} is not now, a duration (30m, 12h, 90d) or an ISO 8601 "
-                                         "date or time") from err
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not now, a duration (30m, 12h, 90d) or an ISO 8601 date or time"
+        ) from err
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -96,18 +97,31 @@ def create_token_command(args: argparse.Namespace, config: CentralConfig) -> int
     if _unknown_department(config, args.department):
         return EXIT_REFUSED
     if role is Role.device and not _is_device_id(args.name):
-        log.error("create-token refused", reason="a device token needs --name DEVICE_ID, the device_id in that "
-                  "box's configuration: its uploads are tied to that device", name=args.name)
+        log.error(
+            "create-token refused",
+            reason="a device token needs --name DEVICE_ID, the device_id in that "
+            "box's configuration: its uploads are tied to that device",
+            name=args.name,
+        )
         return EXIT_REFUSED
     with _database(config) as session:
-        token = create_token(session, SystemClock(), role, args.name or f"{role.value}-token", args.department,
-                             expires_at=args.expires)
+        token = create_token(
+            session,
+            SystemClock(),
+            role,
+            args.name or f"{role.value}-token",
+            args.department,
+            expires_at=args.expires,
+        )
         session.flush()
         row = session.scalars(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one()
         expiry = f", expires {args.expires.isoformat(timespec='seconds')}" if args.expires else ""
         audit(session, args.actor, "token created", token_target(row), f"role {role.value}{expiry}")
-    log.info(f"created a token with role {role.value}{' for ' + args.department if args.department else ''}; "
-             "it is shown once (on stdout), store it now", expires_at=args.expires)
+    log.info(
+        f"created a token with role {role.value}{' for ' + args.department if args.department else ''}; "
+        "it is shown once (on stdout), store it now",
+        expires_at=args.expires,
+    )
     print(token)
     return 0
 
@@ -139,19 +153,25 @@ def create_user_command(args: argparse.Namespace, config: CentralConfig) -> int:
     except AccountError as err:
         log.error(f"create-user: {err}")
         return EXIT_REFUSED
-    log.info(f"created user {args.username} with role {role.value}"
-             f"{' in ' + args.department if args.department else ''}")
+    log.info(
+        f"created user {args.username} with role {role.value}"
+        f"{' in ' + args.department if args.department else ''}"
+    )
     return 0
 
 
 def tokens_list(_args: argparse.Namespace, config: CentralConfig) -> int:
     with _database(config) as session:
         tokens = list_tokens(session)
-    print(f"{'ID':>6}  {'NAME':<24} {'ROLE':<10} {'DEPARTMENT':<16} {'STATE':<8} {'CREATED':<20} "
-          f"{'EXPIRES':<20} FINGERPRINT")
+    print(
+        f"{'ID':>6}  {'NAME':<24} {'ROLE':<10} {'DEPARTMENT':<16} {'STATE':<8} {'CREATED':<20} "
+        f"{'EXPIRES':<20} FINGERPRINT"
+    )
     for t in tokens:
-        print(f"{t.id:>6}  {t.name[:24]:<24} {t.role:<10} {t.department or '-':<16} {t.state:<8} "
-              f"{_stamp(t.created_at):<20} {_stamp(t.expires_at):<20} {t.fingerprint}")
+        print(
+            f"{t.id:>6}  {t.name[:24]:<24} {t.role:<10} {t.department or '-':<16} {t.state:<8} "
+            f"{_stamp(t.created_at):<20} {_stamp(t.expires_at):<20} {t.fingerprint}"
+        )
     return 0
 
 
@@ -216,54 +236,88 @@ def users_reset_password(args: argparse.Namespace, config: CentralConfig) -> int
     return _change(args, config, reset)
 
 
-def add_account_commands(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
-                         storage_flags: Callable[[argparse.ArgumentParser], None], config_of: ConfigOf) -> None:
+def add_account_commands(
+    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    storage_flags: Callable[[argparse.ArgumentParser], None],
+    config_of: ConfigOf,
+) -> None:
     """Register the account commands; each handler gets the parsed arguments and the configuration."""
 
-    def command(parser: argparse.ArgumentParser, handler: Callable[[argparse.Namespace, CentralConfig], int],
-                audited: bool = True) -> None:
+    def command(
+        parser: argparse.ArgumentParser,
+        handler: Callable[[argparse.Namespace, CentralConfig], int],
+        audited: bool = True,
+    ) -> None:
         storage_flags(parser)
         if audited:
-            parser.add_argument("--actor", default=_default_actor(),
-                                help="who is making the change, for the audit log (default: cli:<os user>)")
+            parser.add_argument(
+                "--actor",
+                default=_default_actor(),
+                help="who is making the change, for the audit log (default: cli:<os user>)",
+            )
         parser.set_defaults(handler=lambda args: handler(args, config_of(args)))
 
-    token_parser = commands.add_parser("create-token", help="create an API token and print it on the last line")
+    token_parser = commands.add_parser(
+        "create-token", help="create an API token and print it on the last line"
+    )
     token_parser.add_argument("--role", required=True, choices=[r.value for r in Role])
     token_parser.add_argument("--department", help="the department id, for department tokens")
-    token_parser.add_argument("--name", help="who or what holds the token (shown in the audit log); for a device token, "
-                              "its device_id (required)")
-    token_parser.add_argument("--expires", type=when, metavar="WHEN",
-                              help="when the token stops working: a duration (12h, 90d) or an ISO 8601 date or "
-                              "time (default: until revoked)")
+    token_parser.add_argument(
+        "--name",
+        help="who or what holds the token (shown in the audit log); for a device token, "
+        "its device_id (required)",
+    )
+    token_parser.add_argument(
+        "--expires",
+        type=when,
+        metavar="WHEN",
+        help="when the token stops working: a duration (12h, 90d) or an ISO 8601 date or "
+        "time (default: until revoked)",
+    )
     command(token_parser, create_token_command)
 
-    user_parser = commands.add_parser("create-user", help="add a console user; the password is read from the "
-                                      "terminal, or from the first line of stdin")
+    user_parser = commands.add_parser(
+        "create-user",
+        help="add a console user; the password is read from the terminal, or from the first line of stdin",
+    )
     user_parser.add_argument("--username", required=True)
     user_parser.add_argument("--role", required=True, choices=["admin", "operator", "department"])
     user_parser.add_argument("--department", help="the department id, for department staff")
     command(user_parser, create_user_command)
 
     tokens = commands.add_parser("tokens", help="list, revoke or expire API tokens").add_subparsers(
-        dest="action", required=True)
-    command(tokens.add_parser("list", help="every token: id, holder, role, state, expiry (never the token)"),
-            tokens_list, audited=False)
+        dest="action", required=True
+    )
+    command(
+        tokens.add_parser("list", help="every token: id, holder, role, state, expiry (never the token)"),
+        tokens_list,
+        audited=False,
+    )
     revoke = tokens.add_parser("revoke", help="stop a token now, and the logins made with it")
     revoke.add_argument("id", type=int, help="the token's id (see: tokens list)")
     command(revoke, tokens_revoke)
     expire = tokens.add_parser("expire", help="set when a token stops working (default: now)")
     expire.add_argument("id", type=int, help="the token's id (see: tokens list)")
-    expire.add_argument("--at", type=when, default="now", metavar="WHEN",
-                        help="now, a duration from now (12h, 90d) or an ISO 8601 date or time")
+    expire.add_argument(
+        "--at",
+        type=when,
+        default="now",
+        metavar="WHEN",
+        help="now, a duration from now (12h, 90d) or an ISO 8601 date or time",
+    )
     command(expire, tokens_expire)
 
     users = commands.add_parser("users", help="disable or enable console users, reset their passwords")
     actions = users.add_subparsers(dest="action", required=True)
-    for name, handler, text in (("disable", users_disable, "refuse the user's logins and end their sessions"),
-                                ("enable", users_enable, "let a disabled user log in again"),
-                                ("reset-password", users_reset_password,
-                                 "set a new password (read like create-user's) and end the user's sessions")):
+    for name, handler, text in (
+        ("disable", users_disable, "refuse the user's logins and end their sessions"),
+        ("enable", users_enable, "let a disabled user log in again"),
+        (
+            "reset-password",
+            users_reset_password,
+            "set a new password (read like create-user's) and end the user's sessions",
+        ),
+    ):
         parser = actions.add_parser(name, help=text)
         parser.add_argument("username")
         command(parser, handler)

@@ -55,7 +55,9 @@ def hash_password(password: str) -> str:
     """``scrypt$n$r$p$salt$key`` (salt and key base64): the parameters travel with the hash."""
     salt = secrets.token_bytes(16)
     key = _scrypt(password, salt, _SCRYPT["n"], _SCRYPT["r"], _SCRYPT["p"])
-    return "$".join(["scrypt", str(_SCRYPT["n"]), str(_SCRYPT["r"]), str(_SCRYPT["p"]), _b64(salt), _b64(key)])
+    return "$".join(
+        ["scrypt", str(_SCRYPT["n"]), str(_SCRYPT["r"]), str(_SCRYPT["p"]), _b64(salt), _b64(key)]
+    )
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -82,16 +84,23 @@ def create_user(session: Session, username: str, password: str, role: Role, depa
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
     if role not in USER_ROLES:
-        raise AccountError(f"a user's role is one of {', '.join(sorted(r.value for r in USER_ROLES))}, "
-                           f"not {role.value} (devices use tokens: create-token --role device)")
+        raise AccountError(
+            f"a user's role is one of {', '.join(sorted(r.value for r in USER_ROLES))}, "
+            f"not {role.value} (devices use tokens: create-token --role device)"
+        )
     try:
         check_department(role, department)
     except ValueError as err:
         raise AccountError(str(err)) from err
     if session.scalar(sa.select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"user {username!r} already exists")
-    user = User(username=username, password_hash=hash_password(password), role=role.value, department=department,
-                created_at=now_utc())
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role.value,
+        department=department,
+        created_at=now_utc(),
+    )
     session.add(user)
     return user
 
@@ -107,22 +116,38 @@ def check_password(session: Session, username: str, password: str) -> User | Non
     return user if valid and user is not None else None
 
 
-def start_session(session: Session, *, user_id: int | None = None, api_token_id: int | None = None,
-                  ttl: timedelta = SESSION_TTL, not_after: datetime | None = None,
-                  parent_id: int | None = None) -> tuple[str, datetime]:
+def start_session(
+    session: Session,
+    *,
+    user_id: int | None = None,
+    api_token_id: int | None = None,
+    ttl: timedelta = SESSION_TTL,
+    not_after: datetime | None = None,
+    parent_id: int | None = None,
+) -> tuple[str, datetime]:
     """A new session token for a user or an API token, and when it expires; also prunes dead sessions."""
     if (user_id is None) == (api_token_id is None):
         raise ValueError("a session belongs to exactly one of a user and an API token")
     now = now_utc()
     expires = now + ttl if not_after is None else min(now + ttl, not_after)
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
-    session.add(LoginSession(token_hash=hash_token(token), user_id=user_id, api_token_id=api_token_id,
-                             parent_id=parent_id, created_at=now, expires_at=expires))
+    session.add(
+        LoginSession(
+            token_hash=hash_token(token),
+            user_id=user_id,
+            api_token_id=api_token_id,
+            parent_id=parent_id,
+            created_at=now,
+            expires_at=expires,
+        )
+    )
     session.execute(sa.delete(LoginSession).where(LoginSession.expires_at < now - timedelta(days=1)))
     return token, expires
 
 
-def login_with_password(session: Session, username: str, password: str) -> tuple[str, datetime, Principal] | None:
+def login_with_password(
+    session: Session, username: str, password: str
+) -> tuple[str, datetime, Principal] | None:
     user = check_password(session, username, password)
     if user is None:
         return None
@@ -145,14 +170,24 @@ def short_token(session: Session, session_token: str) -> tuple[str, datetime] | 
     row = live_session(session, session_token)
     if row is None or row.parent_id is not None:
         return None
-    return start_session(session, user_id=row.user_id, api_token_id=row.api_token_id, ttl=SHORT_TTL,
-                         not_after=row.expires_at, parent_id=row.id)
+    return start_session(
+        session,
+        user_id=row.user_id,
+        api_token_id=row.api_token_id,
+        ttl=SHORT_TTL,
+        not_after=row.expires_at,
+        parent_id=row.id,
+    )
 
 
 def live_session(session: Session, session_token: str) -> LoginSession | None:
-    return session.scalar(sa.select(LoginSession).where(
-        LoginSession.token_hash == hash_token(session_token), LoginSession.revoked_at.is_(None),
-        LoginSession.expires_at > now_utc()))
+    return session.scalar(
+        sa.select(LoginSession).where(
+            LoginSession.token_hash == hash_token(session_token),
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > now_utc(),
+        )
+    )
 
 
 def end_session(session: Session, session_token: str) -> bool:
@@ -165,8 +200,9 @@ def end_session(session: Session, session_token: str) -> bool:
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=_KEY_BYTES,
-                          maxmem=256 * 1024 * 1024)
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=_KEY_BYTES, maxmem=256 * 1024 * 1024
+    )
 
 
 def _b64(data: bytes) -> str:

@@ -44,22 +44,46 @@ def create_app(services: Services) -> FastAPI:
             if services.ingest is not None:
                 services.ingest.stop()
 
-    app = FastAPI(title="gridwatch central", version=_version(), lifespan=lifespan,
-                  description="Events from edge agents become tickets that departments sign for, handle "
-                  "and close. Authenticate with `Authorization: Bearer <token>`, or log in at "
-                  "`/api/v1/auth/login` (the console's session cookie).")
+    app = FastAPI(
+        title="gridwatch central",
+        version=_version(),
+        lifespan=lifespan,
+        description="Events from edge agents become tickets that departments sign for, handle "
+        "and close. Authenticate with `Authorization: Bearer <token>`, or log in at "
+        "`/api/v1/auth/login` (the console's session cookie).",
+    )
     app.state.services = services
-    for module in (tickets, references, devices, stats, media, live, open311, auth_session, console, events_stream):
+    for module in (
+        tickets,
+        references,
+        devices,
+        stats,
+        media,
+        live,
+        open311,
+        auth_session,
+        console,
+        events_stream,
+    ):
         app.include_router(module.router)
     open311.geo_report_errors(app)
     app.add_middleware(auth_session.SessionCookieAuth)
-    app.add_middleware(BodyLimit, limits=body_limits(services.config), default_bytes=services.config.http.max_body_kib
-                       * 1024)
-    app.add_middleware(SecurityHeaders, pages={"/console": console.CSP, "/live": live.CSP},
-                       docs=[url for url in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if url])
+    app.add_middleware(
+        BodyLimit, limits=body_limits(services.config), default_bytes=services.config.http.max_body_kib * 1024
+    )
+    app.add_middleware(
+        SecurityHeaders,
+        pages={"/console": console.CSP, "/live": live.CSP},
+        docs=[url for url in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if url],
+    )
     console.mount_console(app)
 
-    @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness, and whether ingest is subscribed")
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        summary="Liveness, and whether ingest is subscribed",
+    )
     def healthz() -> Health:
         subscribed = services.ingest.wait_subscribed(0) if services.ingest is not None else None
         return Health(status="ok", ingest_subscribed=subscribed)
@@ -80,5 +104,11 @@ def server_options(config: CentralConfig) -> dict[str, Any]:
     """uvicorn's settings: logging through ours (``log_config=None`` lets its loggers, the access log
     included, propagate to the root handler ``contract.logs`` installs, JSON and redacted), and proxy
     headers believed only from ``http.trusted_proxies``."""
-    return {"host": config.http.host, "port": config.http.port, "log_config": None, "proxy_headers": True,
-            "forwarded_allow_ips": config.http.trusted_proxies, "server_header": False}
+    return {
+        "host": config.http.host,
+        "port": config.http.port,
+        "log_config": None,
+        "proxy_headers": True,
+        "forwarded_allow_ips": config.http.trusted_proxies,
+        "server_header": False,
+    }

@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
@@ -28,7 +28,7 @@ SESSION_PREFIX = "gws_"
 SESSION_COOKIE = "gridwatch_session"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     admin = "admin"
     operator = "operator"
     department = "department"
@@ -48,8 +48,14 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, clock: Clock, role: Role, name: str, department: str | None = None,
-                 expires_at: datetime | None = None) -> str:
+def create_token(
+    session: Session,
+    clock: Clock,
+    role: Role,
+    name: str,
+    department: str | None = None,
+    expires_at: datetime | None = None,
+) -> str:
     """Store a new token's hash and return the token itself, which is never stored.
 
     ``expires_at`` is checked against the real clock, like login sessions: it is a security
@@ -57,8 +63,16 @@ def create_token(session: Session, clock: Clock, role: Role, name: str, departme
     """
     check_department(role, department)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(token_hash=hash_token(token), name=name, role=role.value, department=department,
-                         created_at=clock.now(), expires_at=expires_at))
+    session.add(
+        ApiToken(
+            token_hash=hash_token(token),
+            name=name,
+            role=role.value,
+            department=department,
+            created_at=clock.now(),
+            expires_at=expires_at,
+        )
+    )
     return token
 
 
@@ -82,12 +96,16 @@ def authenticate(session: Session, token: str) -> Principal | None:
 
 def api_token_row(session: Session, token: str) -> ApiToken | None:
     """The token's row if it is live: neither revoked nor expired."""
-    return session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token), token_is_live()))
+    return session.scalar(
+        sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token), token_is_live())
+    )
 
 
 def token_is_live() -> sa.ColumnElement[bool]:
-    return sa.and_(ApiToken.revoked_at.is_(None),
-                   sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > datetime.now(UTC)))
+    return sa.and_(
+        ApiToken.revoked_at.is_(None),
+        sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > datetime.now(UTC)),
+    )
 
 
 def session_is_live(row: type[LoginSession] | AliasedClass[LoginSession]) -> sa.ColumnElement[bool]:
@@ -102,12 +120,17 @@ def _session_principal(session: Session, token: str) -> Principal | None:
     """
     parent = aliased(LoginSession)
     row = session.execute(
-        sa.select(User, ApiToken).select_from(LoginSession)
+        sa.select(User, ApiToken)
+        .select_from(LoginSession)
         .outerjoin(User, LoginSession.user_id == User.id)
         .outerjoin(ApiToken, sa.and_(LoginSession.api_token_id == ApiToken.id, token_is_live()))
         .outerjoin(parent, LoginSession.parent_id == parent.id)
-        .where(LoginSession.token_hash == hash_token(token), session_is_live(LoginSession),
-               sa.or_(LoginSession.parent_id.is_(None), session_is_live(parent)))).first()
+        .where(
+            LoginSession.token_hash == hash_token(token),
+            session_is_live(LoginSession),
+            sa.or_(LoginSession.parent_id.is_(None), session_is_live(parent)),
+        )
+    ).first()
     if row is None:
         return None
     user, api_token = row.tuple()

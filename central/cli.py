@@ -26,10 +26,16 @@ log = structlog.get_logger(__name__)
 
 def _config_of(args: argparse.Namespace) -> CentralConfig:
     config = load_config(args.config)
-    return with_overrides(config, {
-        "database.url": args.db, "data_dir": args.data_dir,
-        "mqtt.url": getattr(args, "mqtt", None), "http.host": getattr(args, "host", None),
-        "http.port": getattr(args, "port", None)})
+    return with_overrides(
+        config,
+        {
+            "database.url": args.db,
+            "data_dir": args.data_dir,
+            "mqtt.url": getattr(args, "mqtt", None),
+            "http.host": getattr(args, "host", None),
+            "http.port": getattr(args, "port", None),
+        },
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -54,7 +60,9 @@ def _date(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time (e.g. 2026-05-01)") from err
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date or time (e.g. 2026-05-01)"
+        ) from err
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -74,9 +82,14 @@ def export_dataset_command(args: argparse.Namespace) -> int:
     try:
         migrate(services.engine)
         with services.sessions() as session:
-            summary = export_dataset(session, services.media, args.out, since=args.since,
-                                     val_fraction=args.val_fraction,
-                                     progress=not (args.no_progress or args.log_json))
+            summary = export_dataset(
+                session,
+                services.media,
+                args.out,
+                since=args.since,
+                val_fraction=args.val_fraction,
+                progress=not (args.no_progress or args.log_json),
+            )
     except DatasetError as err:
         log.error(f"export-dataset: {err}")
         return 1
@@ -89,13 +102,17 @@ def export_dataset_command(args: argparse.Namespace) -> int:
 def _storage_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="central configuration file (YAML)")
     parser.add_argument("--db", help="database URL (default: SQLite file in the data dir)")
-    parser.add_argument("--data-dir", type=Path, help="where the SQLite file and media live (default ./var/central)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="where the SQLite file and media live (default ./var/central)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridwatch-central", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-json", action="store_true", help="one JSON object per log line (for log shippers)")
+    parser.add_argument(
+        "--log-json", action="store_true", help="one JSON object per log line (for log shippers)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_parser = commands.add_parser("serve", help="run the API and MQTT ingest")
@@ -111,12 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_account_commands(commands, _storage_flags, _config_of)
 
-    export_parser = commands.add_parser("export-dataset", help="write reviewed evidence as an Ultralytics YOLO "
-                                        "dataset (images/, labels/, data.yaml)")
+    export_parser = commands.add_parser(
+        "export-dataset",
+        help="write reviewed evidence as an Ultralytics YOLO dataset (images/, labels/, data.yaml)",
+    )
     _storage_flags(export_parser)
-    export_parser.add_argument("--out", type=Path, required=True, help="a new or empty folder, or an earlier export")
-    export_parser.add_argument("--since", type=_date, help="only tickets reviewed since (ISO 8601 date or time)")
-    export_parser.add_argument("--val-fraction", type=_fraction, default=0.2, help="share of tickets for validation")
+    export_parser.add_argument(
+        "--out", type=Path, required=True, help="a new or empty folder, or an earlier export"
+    )
+    export_parser.add_argument(
+        "--since", type=_date, help="only tickets reviewed since (ISO 8601 date or time)"
+    )
+    export_parser.add_argument(
+        "--val-fraction", type=_fraction, default=0.2, help="share of tickets for validation"
+    )
     export_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     export_parser.set_defaults(handler=export_dataset_command)
     return parser

@@ -54,23 +54,39 @@ def default_client_id() -> str:
 
 
 class MqttConfig(StrictModel):
-    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
-                     description="mqtt://host:port, or mqtts:// for TLS.")
+    url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
+        description="mqtt://host:port, or mqtts:// for TLS.",
+    )
     username: str | None = Field(default=None, description="Broker user name, if the broker needs one.")
     password: str | None = Field(default=None, description="Broker password, if the broker needs one.")
-    topic_prefix: str = Field(default=DEFAULT_PREFIX, min_length=1, description="Topic prefix of the contract.")
-    group: str = Field(default="gridwatch-central", pattern=ID_PATTERN,
-                       description="Shared-subscription group: replicas in one group split the events.")
-    client_id: str = Field(default_factory=default_client_id, min_length=1, max_length=128,
-                           description="Stable per replica, so the broker keeps its session across restarts; "
-                           "the default adds to the host name a hash of the machine id, which devices cannot "
-                           "guess.")
-    session_expiry_s: int = Field(default=86400, ge=0,
-                                  description="How long the broker queues events for this replica while it is "
-                                  "down; 0 ends the session on disconnect.")
+    topic_prefix: str = Field(
+        default=DEFAULT_PREFIX, min_length=1, description="Topic prefix of the contract."
+    )
+    group: str = Field(
+        default="gridwatch-central",
+        pattern=ID_PATTERN,
+        description="Shared-subscription group: replicas in one group split the events.",
+    )
+    client_id: str = Field(
+        default_factory=default_client_id,
+        min_length=1,
+        max_length=128,
+        description="Stable per replica, so the broker keeps its session across restarts; "
+        "the default adds to the host name a hash of the machine id, which devices cannot "
+        "guess.",
+    )
+    session_expiry_s: int = Field(
+        default=86400,
+        ge=0,
+        description="How long the broker queues events for this replica while it is "
+        "down; 0 ends the session on disconnect.",
+    )
     keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keep-alive interval.")
-    max_payload_bytes: int = Field(default=256 * 1024, ge=1024,
-                                   description="Messages above this size are refused before parsing.")
+    max_payload_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Messages above this size are refused before parsing."
+    )
 
 
 class HttpConfig(StrictModel):
@@ -79,39 +95,63 @@ class HttpConfig(StrictModel):
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
         description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For "
-        "are believed: they decide Secure cookies and the client address logins are throttled by; [] trusts none.")
-    max_body_kib: int = Field(default=256, ge=1, le=64 * 1024,
-                              description="The largest request body most routes accept, in KiB (login and Open311 "
-                              "accept less, media uploads media.max_mb); refused with 413 before it is read.")
+        "are believed: they decide Secure cookies and the client address logins are throttled by; [] trusts none.",
+    )
+    max_body_kib: int = Field(
+        default=256,
+        ge=1,
+        le=64 * 1024,
+        description="The largest request body most routes accept, in KiB (login and Open311 "
+        "accept less, media uploads media.max_mb); refused with 413 before it is read.",
+    )
 
 
 class LoginConfig(StrictModel):
-    free_attempts: int = Field(default=5, ge=1, le=1000,
-                               description="Failed logins of one account before every further try must wait.")
-    address_free_attempts: int = Field(default=50, ge=1, le=100000,
-                                       description="Failed logins from one client address, over all accounts, "
-                                       "before every further try from it must wait.")
-    max_delay_s: int = Field(default=900, ge=1, le=86400,
-                             description="The wait starts at 1 s and doubles with each failure up to this.")
-    forget_after_s: int = Field(default=86400, ge=60,
-                                description="Failures older than this (no try since) are forgotten.")
+    free_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed logins of one account before every further try must wait.",
+    )
+    address_free_attempts: int = Field(
+        default=50,
+        ge=1,
+        le=100000,
+        description="Failed logins from one client address, over all accounts, "
+        "before every further try from it must wait.",
+    )
+    max_delay_s: int = Field(
+        default=900,
+        ge=1,
+        le=86400,
+        description="The wait starts at 1 s and doubles with each failure up to this.",
+    )
+    forget_after_s: int = Field(
+        default=86400, ge=60, description="Failures older than this (no try since) are forgotten."
+    )
 
 
 class MediaConfig(StrictModel):
-    dir: Path | None = Field(default=None, description="Where evidence files are kept; null means data_dir/media.")
+    dir: Path | None = Field(
+        default=None, description="Where evidence files are kept; null means data_dir/media."
+    )
     max_mb: float = Field(default=200.0, gt=0, description="The largest upload accepted, in MiB.")
 
 
 class TicketsConfig(StrictModel):
     merge_window_minutes: float = Field(
-        default=30.0, gt=0,
+        default=30.0,
+        gt=0,
         description="A start event joins an open ticket of the same type and zone (or site) seen this recently.",
     )
-    default_sign_hours: float = Field(default=24.0, gt=0,
-                                      description="Sign-for deadline when a ticket goes to a department that "
-                                      "has no route for its type.")
-    default_resolve_hours: float = Field(default=72.0, gt=0,
-                                         description="Resolve deadline in that same case.")
+    default_sign_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Sign-for deadline when a ticket goes to a department that has no route for its type.",
+    )
+    default_resolve_hours: float = Field(
+        default=72.0, gt=0, description="Resolve deadline in that same case."
+    )
 
 
 class IceServer(StrictModel):
@@ -121,11 +161,17 @@ class IceServer(StrictModel):
 
 
 class LiveConfig(StrictModel):
-    rpc_timeout_s: float = Field(default=10.0, gt=0, le=60,
-                                 description="How long to wait for an edge's answer before reporting it offline.")
-    ice_servers: list[IceServer] = Field(default_factory=list,
-                                         description="STUN/TURN servers given to browsers for live view; empty "
-                                         "suits viewers on the edges' own network.")
+    rpc_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="How long to wait for an edge's answer before reporting it offline.",
+    )
+    ice_servers: list[IceServer] = Field(
+        default_factory=list,
+        description="STUN/TURN servers given to browsers for live view; empty "
+        "suits viewers on the edges' own network.",
+    )
 
 
 class Department(StrictModel):
@@ -135,27 +181,37 @@ class Department(StrictModel):
 
 class Route(StrictModel):
     type: EventType = Field(description="The event type this route covers.")
-    district: str = Field(default=ANY_DISTRICT, min_length=1,
-                          description="The camera's district, or * for any district without its own route.")
+    district: str = Field(
+        default=ANY_DISTRICT,
+        min_length=1,
+        description="The camera's district, or * for any district without its own route.",
+    )
     department: str = Field(description="Id of the department that receives these tickets.")
-    sign_hours: float = Field(gt=0, description="Hours from dispatch within which the department must sign for it.")
+    sign_hours: float = Field(
+        gt=0, description="Hours from dispatch within which the department must sign for it."
+    )
     resolve_hours: float = Field(gt=0, description="Hours from dispatch within which it must be resolved.")
 
     @model_validator(mode="after")
     def _resolve_after_sign(self) -> Route:
         if self.resolve_hours < self.sign_hours:
-            raise ValueError(f"resolve_hours ({self.resolve_hours}) must not be less than sign_hours "
-                             f"({self.sign_hours})")
+            raise ValueError(
+                f"resolve_hours ({self.resolve_hours}) must not be less than sign_hours ({self.sign_hours})"
+            )
         return self
 
 
 class CentralConfig(StrictModel):
-    data_dir: Path = Field(default=Path("var/central"),
-                           description="Holds the SQLite database and media unless they are set elsewhere.")
+    data_dir: Path = Field(
+        default=Path("var/central"),
+        description="Holds the SQLite database and media unless they are set elsewhere.",
+    )
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Where tickets are stored.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The broker the edges publish to.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="The API listener.")
-    login: LoginConfig = Field(default_factory=LoginConfig, description="Throttling of failed console logins.")
+    login: LoginConfig = Field(
+        default_factory=LoginConfig, description="Throttling of failed console logins."
+    )
     media: MediaConfig = Field(default_factory=MediaConfig, description="Evidence storage.")
     tickets: TicketsConfig = Field(default_factory=TicketsConfig, description="How events become tickets.")
     live: LiveConfig = Field(default_factory=LiveConfig, description="Live view of cameras in the browser.")
@@ -181,16 +237,22 @@ def cross_check(config: CentralConfig) -> list[tuple[str, str]]:
     for i, dept in enumerate(config.departments):
         if dept.id in seen_departments:
             first = seen_departments[dept.id]
-            problems.append((f"departments[{i}].id", f"duplicate id {dept.id!r} (first at departments[{first}])"))
+            problems.append(
+                (f"departments[{i}].id", f"duplicate id {dept.id!r} (first at departments[{first}])")
+            )
         seen_departments.setdefault(dept.id, i)
     seen_routes: dict[tuple[str, str], int] = {}
     for i, route in enumerate(config.routes):
         if route.department not in seen_departments:
             known = ", ".join(sorted(seen_departments)) or "none defined"
-            problems.append((f"routes[{i}].department", f"unknown department {route.department!r} (known: {known})"))
+            problems.append(
+                (f"routes[{i}].department", f"unknown department {route.department!r} (known: {known})")
+            )
         key = (route.type.value, route.district)
         if key in seen_routes:
-            reason = f"a second route for {key[0]} in district {key[1]!r} (first at routes[{seen_routes[key]}])"
+            reason = (
+                f"a second route for {key[0]} in district {key[1]!r} (first at routes[{seen_routes[key]}])"
+            )
             problems.append((f"routes[{i}]", reason))
         seen_routes.setdefault(key, i)
     return problems
@@ -232,7 +294,9 @@ def _resolve_paths(config: CentralConfig, base_dir: Path) -> CentralConfig:
     media_dir = config.media.dir
     if media_dir is not None and not media_dir.is_absolute():
         media_dir = base_dir / media_dir
-    return config.model_copy(update={
-        "data_dir": data_dir,
-        "media": config.media.model_copy(update={"dir": media_dir}),
-    })
+    return config.model_copy(
+        update={
+            "data_dir": data_dir,
+            "media": config.media.model_copy(update={"dir": media_dir}),
+        }
+    )

@@ -99,8 +99,10 @@ class Summary:
     def __str__(self) -> str:
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
         notes = "".join(f"; {note}" for note in self.notes)
-        return (f"{self.images['train']} train and {self.images['val']} val images, {self.boxes} boxes, "
-                f"{self.negatives} negatives; classes: {', '.join(self.names)}; skipped: {skipped}{notes}")
+        return (
+            f"{self.images['train']} train and {self.images['val']} val images, {self.boxes} boxes, "
+            f"{self.negatives} negatives; classes: {', '.join(self.names)}; skipped: {skipped}{notes}"
+        )
 
 
 def _uses_box(label: ReviewLabel) -> bool | None:
@@ -118,15 +120,22 @@ def reviewed_samples(session: Session, since: datetime | None, skipped: Counter[
     for label in session.scalars(current_verdicts(since)):
         use = _uses_box(label)
         if use is None:
-            why = f"false alarms of cause {label.cause or 'unset'}" if label.verdict == Verdict.false_alarm.value \
+            why = (
+                f"false alarms of cause {label.cause or 'unset'}"
+                if label.verdict == Verdict.false_alarm.value
                 else f"{label.verdict} tickets"
+            )
             skipped[why] += 1
         else:
             verdicts[label.ticket_id] = (label, use)
     samples: list[Sample] = []
     for chunk in _chunks(sorted(verdicts), 500):
-        events = session.scalars(sa.select(Event).where(Event.ticket_id.in_(chunk))
-                                 .options(selectinload(Event.media)).order_by(Event.ticket_id, Event.id))
+        events = session.scalars(
+            sa.select(Event)
+            .where(Event.ticket_id.in_(chunk))
+            .options(selectinload(Event.media))
+            .order_by(Event.ticket_id, Event.id)
+        )
         for event in events:
             label, with_box = verdicts[event.ticket_id or 0]
             sample = _sample(event, label, with_box, skipped)
@@ -146,9 +155,19 @@ def _sample(event: Event, label: ReviewLabel, with_box: bool, skipped: Counter[s
     if clip is None or snapshot is None:
         skipped["events without both a snapshot and a clip (end events have no clip)"] += 1
         return None
-    return Sample(ticket_id=event.ticket_id or 0, event_id=str(event.event_id), camera_id=event.camera_id,
-                  clip_sha256=clip.sha256, snapshot_sha256=snapshot.sha256, label=name.strip(), bbox=bbox,
-                  with_box=with_box, verdict=label.verdict, cause=label.cause, reviewed_at=label.at)
+    return Sample(
+        ticket_id=event.ticket_id or 0,
+        event_id=str(event.event_id),
+        camera_id=event.camera_id,
+        clip_sha256=clip.sha256,
+        snapshot_sha256=snapshot.sha256,
+        label=name.strip(),
+        bbox=bbox,
+        with_box=with_box,
+        verdict=label.verdict,
+        cause=label.cause,
+        reviewed_at=label.at,
+    )
 
 
 def _bbox(value: Any) -> tuple[float, float, float, float] | None:
@@ -175,7 +194,9 @@ def _signature(image: np.ndarray) -> np.ndarray:
     return grey / norm if norm > 0 else grey
 
 
-def matching_frame(store: MediaStore, clip_sha256: str, snapshot_sha256: str) -> tuple[np.ndarray, float] | None:
+def matching_frame(
+    store: MediaStore, clip_sha256: str, snapshot_sha256: str
+) -> tuple[np.ndarray, float] | None:
     """The clip's frame (BGR) most like the snapshot, and how alike they are; None when either
     cannot be read."""
     try:
@@ -216,8 +237,9 @@ def prepare_folder(out: Path) -> None:
     """Create ``out``, or clear a previous export in it; refuse a folder holding anything else."""
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).is_file():
-            raise DatasetError(f"{out} is not empty and holds no earlier export ({MARKER}); "
-                               "give an empty or new folder")
+            raise DatasetError(
+                f"{out} is not empty and holds no earlier export ({MARKER}); give an empty or new folder"
+            )
         for sub in ("images", "labels"):
             shutil.rmtree(out / sub, ignore_errors=True)
         for cache in out.rglob("*.cache"):
@@ -226,24 +248,44 @@ def prepare_folder(out: Path) -> None:
         (out / sub).mkdir(parents=True, exist_ok=True)
 
 
-def export_dataset(session: Session, store: MediaStore, out: Path, since: datetime | None = None,
-                   val_fraction: float = 0.2, progress: bool = True) -> Summary:
+def export_dataset(
+    session: Session,
+    store: MediaStore,
+    out: Path,
+    since: datetime | None = None,
+    val_fraction: float = 0.2,
+    progress: bool = True,
+) -> Summary:
     """Write ``out/images``, ``out/labels``, ``out/data.yaml`` and ``out/manifest.csv``."""
     summary = Summary()
     samples = reviewed_samples(session, since, summary.skipped)
     boxed = [s for s in samples if s.with_box]
     summary.names = sorted({s.label for s in boxed})
     if not boxed:
-        raise DatasetError(f"no reviewed evidence with boxes{' since ' + since.isoformat() if since else ''}: "
-                           f"confirm or reject tickets in the console first (skipped: {dict(summary.skipped)})")
+        raise DatasetError(
+            f"no reviewed evidence with boxes{' since ' + since.isoformat() if since else ''}: "
+            f"confirm or reject tickets in the console first (skipped: {dict(summary.skipped)})"
+        )
     index = {name: i for i, name in enumerate(summary.names)}
     out = out.resolve()
     prepare_folder(out)
     sides = _splits(samples, val_fraction)
     with (out / MANIFEST).open("w", newline="", encoding="utf-8") as manifest_file:
         manifest = csv.writer(manifest_file)
-        manifest.writerow(["image", "split", "ticket_id", "event_id", "camera_id", "verdict", "cause", "label",
-                           "boxes", "reviewed_at"])
+        manifest.writerow(
+            [
+                "image",
+                "split",
+                "ticket_id",
+                "event_id",
+                "camera_id",
+                "verdict",
+                "cause",
+                "label",
+                "boxes",
+                "reviewed_at",
+            ]
+        )
         for sample in tqdm(samples, desc="export", unit="image", disable=not progress):
             found = matching_frame(store, sample.clip_sha256, sample.snapshot_sha256)
             if found is None:
@@ -265,9 +307,20 @@ def export_dataset(session: Session, store: MediaStore, out: Path, since: dateti
             summary.images[side] += 1
             summary.boxes += len(lines)
             summary.negatives += 0 if lines else 1
-            manifest.writerow([image.as_posix(), side, sample.ticket_id, sample.event_id, sample.camera_id,
-                               sample.verdict, sample.cause or "", sample.label, len(lines),
-                               sample.reviewed_at.isoformat()])
+            manifest.writerow(
+                [
+                    image.as_posix(),
+                    side,
+                    sample.ticket_id,
+                    sample.event_id,
+                    sample.camera_id,
+                    sample.verdict,
+                    sample.cause or "",
+                    sample.label,
+                    len(lines),
+                    sample.reviewed_at.isoformat(),
+                ]
+            )
     _write_yaml(out, summary, since)
     return summary
 
@@ -280,11 +333,17 @@ def _write_yaml(out: Path, summary: Summary, since: datetime | None) -> None:
         val = "images/train"
         summary.notes.append("no validation images (fewer than two tickets): val is the train set")
     data = {"path": str(out), "train": "images/train", "val": val, "names": dict(enumerate(summary.names))}
-    (out / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    (out / MARKER).write_text(yaml.safe_dump({"since": since.isoformat() if since else None,
-                                              "summary": str(summary)}, allow_unicode=True), encoding="utf-8")
+    (out / "data.yaml").write_text(
+        yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+    (out / MARKER).write_text(
+        yaml.safe_dump(
+            {"since": since.isoformat() if since else None, "summary": str(summary)}, allow_unicode=True
+        ),
+        encoding="utf-8",
+    )
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]

@@ -93,8 +93,11 @@ class Sighting:
     @classmethod
     def of_details(cls, details: dict[str, Any]) -> Sighting:
         """What an edge puts in an event's details; values the record's columns cannot hold are ignored."""
-        return cls(name=_text(details.get("camera_name"), 256), district=_text(details.get("district"), 64),
-                   site=_text(details.get("site"), 128))
+        return cls(
+            name=_text(details.get("camera_name"), 256),
+            district=_text(details.get("district"), 64),
+            site=_text(details.get("site"), 128),
+        )
 
 
 def claim_camera(session: Session, device_id: str, camera_id: str, seen: Sighting, now: datetime) -> Camera:
@@ -105,10 +108,23 @@ def claim_camera(session: Session, device_id: str, camera_id: str, seen: Sightin
     """
     camera = _record_of(session, camera_id)
     if camera is None:
-        insert_if_absent(session, Device, device_id=device_id, state=UNREPORTED, last_seen_at=now, outbox_pending=0)
-        insert_if_absent(session, Camera, device_id=device_id, camera_id=camera_id, name=seen.name,
-                          district=seen.district, site=seen.site, state=UNREPORTED, fps=0.0, analysis_fps=0.0,
-                          reconnects=0, updated_at=now)
+        insert_if_absent(
+            session, Device, device_id=device_id, state=UNREPORTED, last_seen_at=now, outbox_pending=0
+        )
+        insert_if_absent(
+            session,
+            Camera,
+            device_id=device_id,
+            camera_id=camera_id,
+            name=seen.name,
+            district=seen.district,
+            site=seen.site,
+            state=UNREPORTED,
+            fps=0.0,
+            analysis_fps=0.0,
+            reconnects=0,
+            updated_at=now,
+        )
         camera = _record_of(session, camera_id)
         if camera is None:
             raise RuntimeError(f"camera {camera_id} was neither recorded nor found")
@@ -141,10 +157,16 @@ def record_status(session: Session, device_id: str, status: DeviceStatus, now: d
         _record_storage(device, status.storage)
     refused = []
     for health in status.cameras:
-        camera = claim_camera(session, device_id, health.camera_id, Sighting(health.name, health.district), now)
+        camera = claim_camera(
+            session, device_id, health.camera_id, Sighting(health.name, health.district), now
+        )
         if camera.device_id != device_id:
-            log.warning("status names another device's camera; not recorded", device=device_id,
-                        camera=health.camera_id, owner=camera.device_id)
+            log.warning(
+                "status names another device's camera; not recorded",
+                device=device_id,
+                camera=health.camera_id,
+                owner=camera.device_id,
+            )
             refused.append(health.camera_id)
             continue
         camera.name = health.name

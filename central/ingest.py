@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -46,7 +46,7 @@ _TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError)
 """Database errors worth waiting out (connection lost, database locked); anything else is a bug."""
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     stored = "stored"
     duplicate = "duplicate"
     malformed = "malformed"
@@ -65,8 +65,14 @@ class BadMessage(Exception):
 class Intake:
     """Handles one message at a time; thread-safe counters let the API report what happened."""
 
-    def __init__(self, sessions: sessionmaker[Session], desk: TicketDesk, clock: Clock,
-                 topics: Topics, max_payload_bytes: int) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        desk: TicketDesk,
+        clock: Clock,
+        topics: Topics,
+        max_payload_bytes: int,
+    ) -> None:
         self._sessions = sessions
         self._desk = desk
         self._clock = clock
@@ -121,7 +127,9 @@ class Intake:
         except ValidationError as err:
             raise BadMessage(_describe(err)) from err
         if status.device_id is not None and status.device_id != device_id:
-            raise BadMessage(f"device_id {status.device_id!r} does not match the topic's device {device_id!r}")
+            raise BadMessage(
+                f"device_id {status.device_id!r} does not match the topic's device {device_id!r}"
+            )
         return device_id, status
 
     def _device_of(self, topic: str, payload: bytes) -> str:
@@ -134,12 +142,20 @@ class Intake:
 
     def _guarded(self, work: Callable[[], Outcome], topic: str, device: str, camera: str | None) -> Outcome:
         """Run one store, waiting out database outages; any other error is logged and counted."""
-        retrying = Retrying(retry=retry_if_exception_type(_TRANSIENT), reraise=True,
-                            wait=wait_exponential_jitter(initial=0.2, max=30),
-                            stop=stop_when_event_set(self.stopping),
-                            before_sleep=lambda state: log.warning(
-                                "database unavailable, retrying", topic=topic, device=device, camera=camera,
-                                attempt=state.attempt_number, error=str(state.outcome and state.outcome.exception())))
+        retrying = Retrying(
+            retry=retry_if_exception_type(_TRANSIENT),
+            reraise=True,
+            wait=wait_exponential_jitter(initial=0.2, max=30),
+            stop=stop_when_event_set(self.stopping),
+            before_sleep=lambda state: log.warning(
+                "database unavailable, retrying",
+                topic=topic,
+                device=device,
+                camera=camera,
+                attempt=state.attempt_number,
+                error=str(state.outcome and state.outcome.exception()),
+            ),
+        )
         try:
             return retrying(work)
         except _TRANSIENT:
@@ -153,11 +169,17 @@ class Intake:
         now = self._clock.now()
         try:
             with self._sessions.begin() as session:
-                camera = claim_camera(session, event.device_id, event.camera_id, Sighting.of_details(event.details),
-                                      now)
+                camera = claim_camera(
+                    session, event.device_id, event.camera_id, Sighting.of_details(event.details), now
+                )
                 if camera.device_id != event.device_id:
-                    log.warning("event refused: the camera belongs to another device", device=event.device_id,
-                                camera=event.camera_id, owner=camera.device_id, event_id=str(event.event_id))
+                    log.warning(
+                        "event refused: the camera belongs to another device",
+                        device=event.device_id,
+                        camera=event.camera_id,
+                        owner=camera.device_id,
+                        event_id=str(event.event_id),
+                    )
                     return Outcome.refused
                 row = _event_row(event, now)
                 session.add(row)
@@ -165,8 +187,14 @@ class Intake:
                 ticket = self._desk.file(session, row, camera, now)
         except sa_exc.IntegrityError:
             return Outcome.duplicate  # event_id is unique: a redelivery, here or at another replica
-        log.debug("event stored", event_id=str(event.event_id), device=event.device_id, camera=event.camera_id,
-                  phase=event.phase.value, ticket=ticket.id if ticket else None)
+        log.debug(
+            "event stored",
+            event_id=str(event.event_id),
+            device=event.device_id,
+            camera=event.camera_id,
+            phase=event.phase.value,
+            ticket=ticket.id if ticket else None,
+        )
         return Outcome.stored
 
     def _store_status(self, device_id: str, status: DeviceStatus) -> Outcome:
@@ -193,13 +221,26 @@ def _describe(err: ValidationError) -> str:
 def _event_row(event: Event, now: datetime) -> EventRow:
     episode = event.details.get("episode_id")
     return EventRow(
-        event_id=event.event_id, phase=event.phase.value, type=event.type.value, device_id=event.device_id,
-        camera_id=event.camera_id, zone_id=event.zone_id,
+        event_id=event.event_id,
+        phase=event.phase.value,
+        type=event.type.value,
+        device_id=event.device_id,
+        camera_id=event.camera_id,
+        zone_id=event.zone_id,
         episode_id=str(episode)[:64] if isinstance(episode, (str, uuid.UUID)) and episode else None,
-        started_at=event.started_at, observed_at=event.observed_at, ended_at=event.ended_at, received_at=now,
-        confidence=event.confidence, details=event.details,
-        media=[EventMedia(sha256=m.sha256, kind=m.kind.value, content_type=m.content_type, bytes=m.bytes,
-                          label=m.label) for m in event.media])
+        started_at=event.started_at,
+        observed_at=event.observed_at,
+        ended_at=event.ended_at,
+        received_at=now,
+        confidence=event.confidence,
+        details=event.details,
+        media=[
+            EventMedia(
+                sha256=m.sha256, kind=m.kind.value, content_type=m.content_type, bytes=m.bytes, label=m.label
+            )
+            for m in event.media
+        ],
+    )
 
 
 class MqttIngest:
@@ -217,8 +258,12 @@ class MqttIngest:
         return self._intake
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._config.client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._config.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
         client.suppress_exceptions = True
         if urlsplit(self._config.url).scheme == "mqtts":
             client.tls_set()
@@ -237,11 +282,20 @@ class MqttIngest:
         port = url.port or (8883 if url.scheme == "mqtts" else 1883)
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho has no hints here
         properties.SessionExpiryInterval = self._config.session_expiry_s
-        self._client.connect_async(url.hostname or "127.0.0.1", port, keepalive=self._config.keepalive_s,
-                                   clean_start=False, properties=properties)
+        self._client.connect_async(
+            url.hostname or "127.0.0.1",
+            port,
+            keepalive=self._config.keepalive_s,
+            clean_start=False,
+            properties=properties,
+        )
         self._client.loop_start()
-        log.info("ingest starting", broker=self._config.url, client_id=self._config.client_id,
-                 events=self._topics.shared_events(self._config.group))
+        log.info(
+            "ingest starting",
+            broker=self._config.url,
+            client_id=self._config.client_id,
+            events=self._topics.shared_events(self._config.group),
+        )
 
     def wait_subscribed(self, timeout: float) -> bool:
         """True once the broker has confirmed the subscriptions (tests publish only after that)."""
@@ -253,27 +307,47 @@ class MqttIngest:
         self._client.loop_stop()
         log.info("ingest stopped", counts=self._intake.counts())
 
-    def _on_connect(self, client: mqtt.Client, _userdata: object, flags: mqtt.ConnectFlags,
-                    reason: ReasonCode, _props: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if reason.is_failure:
             log.error("broker refused the connection", broker=self._config.url, reason=str(reason))
             return
         log.info("connected to broker", broker=self._config.url, session_present=flags.session_present)
-        client.subscribe([
-            (self._topics.shared_events(self._config.group), SubscribeOptions(qos=1)),
-            (self._topics.all_status(), SubscribeOptions(qos=1)),
-        ])
+        client.subscribe(
+            [
+                (self._topics.shared_events(self._config.group), SubscribeOptions(qos=1)),
+                (self._topics.all_status(), SubscribeOptions(qos=1)),
+            ]
+        )
 
-    def _on_subscribe(self, _client: mqtt.Client, _userdata: object, _mid: int,
-                      reasons: list[ReasonCode], _props: Properties | None) -> None:
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
         failed = [str(r) for r in reasons if r.is_failure]
         if failed:
             log.error("broker refused a subscription", reasons=failed)
             return
         self._subscribed.set()
 
-    def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: mqtt.DisconnectFlags,
-                       reason: ReasonCode, _props: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         self._subscribed.clear()
         if not self._intake.stopping.is_set():
             log.warning("disconnected from broker; reconnecting", broker=self._config.url, reason=str(reason))

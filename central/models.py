@@ -114,8 +114,9 @@ class Event(Base):
     details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="events")
-    media: Mapped[list[EventMedia]] = relationship(back_populates="event", order_by="EventMedia.id",
-                                                   cascade="all, delete-orphan")
+    media: Mapped[list[EventMedia]] = relationship(
+        back_populates="event", order_by="EventMedia.id", cascade="all, delete-orphan"
+    )
 
     __table_args__ = (sa.Index("ix_events_episode", "device_id", "episode_id"),)
 
@@ -186,8 +187,9 @@ class MediaUpload(Base):
 
     __tablename__ = "media_uploads"
 
-    sha256: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("media.sha256", ondelete="CASCADE"),
-                                        primary_key=True)
+    sha256: Mapped[str] = mapped_column(
+        sa.String(64), sa.ForeignKey("media.sha256", ondelete="CASCADE"), primary_key=True
+    )
     device_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -222,7 +224,11 @@ class Device(Base):
     @property
     def storage(self) -> StorageReading | None:
         """The three storage columns as one reading; None unless the latest status reported the disk."""
-        if self.storage_state is None or self.storage_free_bytes is None or self.storage_evidence_bytes is None:
+        if (
+            self.storage_state is None
+            or self.storage_free_bytes is None
+            or self.storage_evidence_bytes is None
+        ):
             return None
         return StorageReading(self.storage_state, self.storage_free_bytes, self.storage_evidence_bytes)
 
@@ -237,7 +243,9 @@ class Camera(Base):
     __tablename__ = "cameras"
     __table_args__ = (sa.UniqueConstraint("camera_id"),)
 
-    device_id: Mapped[str] = mapped_column(sa.String(128), sa.ForeignKey("devices.device_id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(
+        sa.String(128), sa.ForeignKey("devices.device_id"), primary_key=True
+    )
     camera_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     name: Mapped[str | None] = mapped_column(sa.String(256))
     district: Mapped[str | None] = mapped_column(sa.String(64))
@@ -274,11 +282,15 @@ class LoginSession(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    user_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    api_token_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("api_tokens.id", ondelete="CASCADE"),
-                                                     index=True)
-    parent_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("login_sessions.id", ondelete="CASCADE"),
-                                                  index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    api_token_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("login_sessions.id", ondelete="CASCADE"), index=True
+    )
     """Set on a short token: the login it was made from, which it never outlives."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

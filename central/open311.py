@@ -126,16 +126,25 @@ def _caller(request: Request, services: Services, api_key: str | None) -> Princi
 
 @router.get("/services.json", response_model=list[Service], summary="The services: one per event type")
 def services_list() -> list[Service]:
-    return [Service(service_code=t.value, service_name=TYPE_NAMES[t.value], description=_DESCRIPTIONS[t.value],
-                    keywords=t.value.replace("_", " "), group="street order") for t in EventType]
+    return [
+        Service(
+            service_code=t.value,
+            service_name=TYPE_NAMES[t.value],
+            description=_DESCRIPTIONS[t.value],
+            keywords=t.value.replace("_", " "),
+            group="street order",
+        )
+        for t in EventType
+    ]
 
 
 class RequestQuery(BaseModel):
     """GeoReport's filters of GET requests.json (all optional, combined with AND)."""
 
     api_key: str | None = Field(default=None, max_length=256)
-    service_request_id: str | None = Field(default=None, pattern=r"^\d{1,18}(,\d{1,18})*$",
-                                           description="Comma-separated ids.")
+    service_request_id: str | None = Field(
+        default=None, pattern=r"^\d{1,18}(,\d{1,18})*$", description="Comma-separated ids."
+    )
     service_code: EventType | None = None
     start_date: AwareDatetime | None = None
     end_date: AwareDatetime | None = None
@@ -143,8 +152,9 @@ class RequestQuery(BaseModel):
 
 
 @router.get("/requests.json", response_model=list[ServiceRequest], summary="Service requests, newest first")
-def requests_list(query: Annotated[RequestQuery, Query()], request: Request, services: ServicesDep,
-                  session: SessionDep) -> list[ServiceRequest]:
+def requests_list(
+    query: Annotated[RequestQuery, Query()], request: Request, services: ServicesDep, session: SessionDep
+) -> list[ServiceRequest]:
     _caller(request, services, query.api_key)
     where: list[sa.ColumnElement[bool]] = []
     if query.service_request_id:
@@ -163,9 +173,13 @@ def requests_list(query: Annotated[RequestQuery, Query()], request: Request, ser
 
 
 @router.get("/requests/{request_id}.json", response_model=list[ServiceRequest], summary="One service request")
-def request_one(request_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, services: ServicesDep,
-                session: SessionDep, api_key: Annotated[str | None, Query(max_length=256)] = None,
-                ) -> list[ServiceRequest]:
+def request_one(
+    request_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    request: Request,
+    services: ServicesDep,
+    session: SessionDep,
+    api_key: Annotated[str | None, Query(max_length=256)] = None,
+) -> list[ServiceRequest]:
     _caller(request, services, api_key)
     ticket = session.get(Ticket, request_id)
     if ticket is None:
@@ -173,15 +187,37 @@ def request_one(request_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Requ
     return [_as_request(session, services, ticket, str(request.base_url))]
 
 
-_FORM_FIELDS = {name: {"type": "string"} for name in (
-    "api_key", "service_code", "address_string", "description", "media_url", "attribute[district]")}
+_FORM_FIELDS = {
+    name: {"type": "string"}
+    for name in (
+        "api_key",
+        "service_code",
+        "address_string",
+        "description",
+        "media_url",
+        "attribute[district]",
+    )
+}
 _FORM_FIELDS.update({"lat": {"type": "number"}, "long": {"type": "number"}})
-_POST_BODY = {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
-    "type": "object", "properties": _FORM_FIELDS, "required": ["service_code"]}}}}}
+_POST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "properties": _FORM_FIELDS, "required": ["service_code"]}
+            }
+        },
+    }
+}
 
 
-@router.post("/requests.json", status_code=status.HTTP_201_CREATED, response_model=list[Receipt],
-             openapi_extra=_POST_BODY, summary="File a service request; it becomes a ticket")
+@router.post(
+    "/requests.json",
+    status_code=status.HTTP_201_CREATED,
+    response_model=list[Receipt],
+    openapi_extra=_POST_BODY,
+    summary="File a service request; it becomes a ticket",
+)
 async def request_create(request: Request, services: ServicesDep) -> list[Receipt]:
     fields = await _form(request)
     principal = _caller(request, services, fields.get("api_key"))
@@ -190,7 +226,9 @@ async def request_create(request: Request, services: ServicesDep) -> list[Receip
     except ValidationError as err:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, _first_problem(err)) from err
     if new.address_string is None and (new.lat is None or new.long is None):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "a location is required: lat and long, or address_string")
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "a location is required: lat and long, or address_string"
+        )
     ticket_id = _file(services, principal, new)
     return [Receipt(service_request_id=str(ticket_id), service_notice=None, account_id=None)]
 
@@ -218,39 +256,78 @@ def _file(services: Services, principal: Principal, new: NewRequest) -> int:
     now = services.clock.now()
     routed = services.router.route(new.service_code.value, new.district)
     with services.sessions.begin() as session:
-        ticket = Ticket(type=new.service_code.value, status=Status.new.value, source="open311",
-                        department=routed.department if routed else None, district=new.district,
-                        description=new.description or "", address=new.address_string, lat=new.lat, lon=new.long,
-                        media_url=new.media_url, opened_at=now, updated_at=now, first_seen_at=now,
-                        last_seen_at=now, event_count=0)
+        ticket = Ticket(
+            type=new.service_code.value,
+            status=Status.new.value,
+            source="open311",
+            department=routed.department if routed else None,
+            district=new.district,
+            description=new.description or "",
+            address=new.address_string,
+            lat=new.lat,
+            lon=new.long,
+            media_url=new.media_url,
+            opened_at=now,
+            updated_at=now,
+            first_seen_at=now,
+            last_seen_at=now,
+            event_count=0,
+        )
         session.add(ticket)
         session.flush()
-        session.add(AuditEntry(ticket_id=ticket.id, at=now, actor=principal.name, role=principal.role.value,
-                               action="open", from_status=None, to_status=Status.new.value,
-                               comment="filed through Open311"))
+        session.add(
+            AuditEntry(
+                ticket_id=ticket.id,
+                at=now,
+                actor=principal.name,
+                role=principal.role.value,
+                action="open",
+                from_status=None,
+                to_status=Status.new.value,
+                comment="filed through Open311",
+            )
+        )
         return ticket.id
 
 
 def _as_request(session: SessionDep, services: Services, ticket: Ticket, base_url: str) -> ServiceRequest:
     department = services.config.department(ticket.department) if ticket.department else None
-    last_comment = session.scalar(sa.select(AuditEntry.comment).where(
-        AuditEntry.ticket_id == ticket.id, AuditEntry.comment.is_not(None)).order_by(AuditEntry.id.desc()).limit(1))
+    last_comment = session.scalar(
+        sa.select(AuditEntry.comment)
+        .where(AuditEntry.ticket_id == ticket.id, AuditEntry.comment.is_not(None))
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
     notes = f"gridwatch status: {ticket.status}" + (f"; {last_comment}" if last_comment else "")
     return ServiceRequest(
-        service_request_id=str(ticket.id), status="closed" if Status(ticket.status) in FINISHED else "open",
-        status_notes=notes, service_name=TYPE_NAMES.get(ticket.type, ticket.type), service_code=ticket.type,
+        service_request_id=str(ticket.id),
+        status="closed" if Status(ticket.status) in FINISHED else "open",
+        status_notes=notes,
+        service_name=TYPE_NAMES.get(ticket.type, ticket.type),
+        service_code=ticket.type,
         description=ticket.description or None,
-        agency_responsible=department.name if department else ticket.department, service_notice=None,
-        requested_datetime=_iso(ticket.opened_at), updated_datetime=_iso(ticket.updated_at),
+        agency_responsible=department.name if department else ticket.department,
+        service_notice=None,
+        requested_datetime=_iso(ticket.opened_at),
+        updated_datetime=_iso(ticket.updated_at),
         expected_datetime=_iso(ticket.resolve_by) if ticket.resolve_by else None,
-        address=ticket.address, address_id=None, zipcode=None, lat=ticket.lat, long=ticket.lon,
-        media_url=ticket.media_url or _snapshot_url(session, ticket.id, base_url))
+        address=ticket.address,
+        address_id=None,
+        zipcode=None,
+        lat=ticket.lat,
+        long=ticket.lon,
+        media_url=ticket.media_url or _snapshot_url(session, ticket.id, base_url),
+    )
 
 
 def _snapshot_url(session: SessionDep, ticket_id: int, base_url: str) -> str | None:
-    sha = session.scalar(sa.select(EventMedia.sha256).join(Event, EventMedia.event_pk == Event.id)
-                         .where(Event.ticket_id == ticket_id, EventMedia.kind == "snapshot")
-                         .order_by(EventMedia.id).limit(1))
+    sha = session.scalar(
+        sa.select(EventMedia.sha256)
+        .join(Event, EventMedia.event_pk == Event.id)
+        .where(Event.ticket_id == ticket_id, EventMedia.kind == "snapshot")
+        .order_by(EventMedia.id)
+        .limit(1)
+    )
     return f"{base_url.rstrip('/')}/api/v1/media/{sha}" if sha else None
 
 

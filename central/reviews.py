@@ -17,7 +17,7 @@ A false alarm has a *cause*, which decides what the evidence teaches a detector
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -26,13 +26,13 @@ from central.auth import Principal
 from central.models import ReviewLabel
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     confirmed = "confirmed"
     false_alarm = "false_alarm"
     withdrawn = "withdrawn"
 
 
-class Cause(str, Enum):
+class Cause(StrEnum):
     wrong_object = "wrong_object"
     not_a_violation = "not_a_violation"
     other = "other"
@@ -42,18 +42,35 @@ class ReviewError(ValueError):
     """A label that cannot be changed as asked."""
 
 
-def record_review(session: Session, ticket_id: int, verdict: Verdict, action: str, principal: Principal,
-                  comment: str | None, now: datetime) -> ReviewLabel:
-    label = ReviewLabel(ticket_id=ticket_id, verdict=verdict.value, action=action, actor=principal.name,
-                        role=principal.role.value, comment=comment, at=now)
+def record_review(
+    session: Session,
+    ticket_id: int,
+    verdict: Verdict,
+    action: str,
+    principal: Principal,
+    comment: str | None,
+    now: datetime,
+) -> ReviewLabel:
+    label = ReviewLabel(
+        ticket_id=ticket_id,
+        verdict=verdict.value,
+        action=action,
+        actor=principal.name,
+        role=principal.role.value,
+        comment=comment,
+        at=now,
+    )
     session.add(label)
     return label
 
 
 def labels_of(session: Session, ticket_id: int) -> list[ReviewLabel]:
     """A ticket's labels, oldest first."""
-    return list(session.scalars(sa.select(ReviewLabel).where(ReviewLabel.ticket_id == ticket_id)
-                                .order_by(ReviewLabel.id)))
+    return list(
+        session.scalars(
+            sa.select(ReviewLabel).where(ReviewLabel.ticket_id == ticket_id).order_by(ReviewLabel.id)
+        )
+    )
 
 
 def set_cause(session: Session, label: ReviewLabel, cause: Cause) -> ReviewLabel:
@@ -62,15 +79,20 @@ def set_cause(session: Session, label: ReviewLabel, cause: Cause) -> ReviewLabel
         raise ReviewError(f"label {label.id} is {label.verdict}; only a false_alarm has a cause")
     newest = labels_of(session, label.ticket_id)[-1]
     if newest.id != label.id:
-        raise ReviewError(f"label {label.id} is no longer ticket {label.ticket_id}'s verdict (label {newest.id} is)")
+        raise ReviewError(
+            f"label {label.id} is no longer ticket {label.ticket_id}'s verdict (label {newest.id} is)"
+        )
     label.cause = cause.value
     return label
 
 
 def current_verdicts(since: datetime | None = None) -> sa.Select[ReviewLabel]:
     """Each reviewed ticket's newest label (optionally only those given since a time)."""
-    newest = (sa.select(ReviewLabel.ticket_id, sa.func.max(ReviewLabel.id).label("id"))
-              .group_by(ReviewLabel.ticket_id).subquery())
+    newest = (
+        sa.select(ReviewLabel.ticket_id, sa.func.max(ReviewLabel.id).label("id"))
+        .group_by(ReviewLabel.ticket_id)
+        .subquery()
+    )
     query = sa.select(ReviewLabel).join(newest, ReviewLabel.id == newest.c.id)
     if since is not None:
         query = query.where(ReviewLabel.at >= since)

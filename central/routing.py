@@ -55,19 +55,28 @@ class Router:
 
     def route(self, event_type: str, district: str | None) -> Assignment | None:
         route = self._routes.get((event_type, district or ANY_DISTRICT)) or self._routes.get(
-            (event_type, ANY_DISTRICT))
+            (event_type, ANY_DISTRICT)
+        )
         if route is None:
             return None
         return Assignment(route.department, route.sign_hours, route.resolve_hours)
 
     def districts_of(self, department: str) -> DistrictScope:
         """Where ``department``'s tickets come from, by the same routes that send them."""
-        named = {district for (_, district), route in self._routes.items()
-                 if district != ANY_DISTRICT and route.department == department}
-        caught_by_star = [event_type for (event_type, district), route in self._routes.items()
-                          if district == ANY_DISTRICT and route.department == department]
-        routed_elsewhere = [{d for (t, d) in self._routes if t == event_type and d != ANY_DISTRICT}
-                            for event_type in caught_by_star]
+        named = {
+            district
+            for (_, district), route in self._routes.items()
+            if district != ANY_DISTRICT and route.department == department
+        }
+        caught_by_star = [
+            event_type
+            for (event_type, district), route in self._routes.items()
+            if district == ANY_DISTRICT and route.department == department
+        ]
+        routed_elsewhere = [
+            {d for (t, d) in self._routes if t == event_type and d != ANY_DISTRICT}
+            for event_type in caught_by_star
+        ]
         unrouted_except = frozenset(set.intersection(*routed_elsewhere)) if routed_elsewhere else None
         return DistrictScope(frozenset(named), unrouted_except)
 

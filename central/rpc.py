@@ -97,11 +97,15 @@ class RpcClient:
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
 
-    async def call(self, device_id: str, method: str, body: BaseModel, timeout_s: float | None = None) -> dict[str, Any]:
+    async def call(
+        self, device_id: str, method: str, body: BaseModel, timeout_s: float | None = None
+    ) -> dict[str, Any]:
         """The device's answer (``ok`` true); RpcFailed for its errors, RpcTimeout, RpcUnavailable."""
         timeout = timeout_s or self._timeout_s
         if not self._ready.is_set() and not await asyncio.to_thread(self._ready.wait, READY_WAIT_S):
-            raise RpcUnavailable(f"the central service is not connected to the MQTT broker ({self._config.url})")
+            raise RpcUnavailable(
+                f"the central service is not connected to the MQTT broker ({self._config.url})"
+            )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         correlation = secrets.token_bytes(16)
@@ -112,36 +116,59 @@ class RpcClient:
         with self._lock:
             self._pending[correlation] = _Pending(device_id, loop, future)
         try:
-            self._client.publish(self._topics.rpc(device_id, method), body.model_dump_json(), qos=1,
-                                 properties=properties)
+            self._client.publish(
+                self._topics.rpc(device_id, method), body.model_dump_json(), qos=1, properties=properties
+            )
             answer = await asyncio.wait_for(future, timeout)
         except TimeoutError:
-            raise RpcTimeout(f"device '{device_id}' did not answer '{method}' within {timeout:g} s; "
-                             "it is offline or unreachable") from None
+            raise RpcTimeout(
+                f"device '{device_id}' did not answer '{method}' within {timeout:g} s; "
+                "it is offline or unreachable"
+            ) from None
         finally:
             with self._lock:
                 self._pending.pop(correlation, None)
         if answer.get("ok") is True:
             return answer
-        raise RpcFailed(str(answer.get("code") or ErrorCode.internal.value),
-                        str(answer.get("error") or f"device '{device_id}' refused '{method}' without a reason"))
+        raise RpcFailed(
+            str(answer.get("code") or ErrorCode.internal.value),
+            str(answer.get("error") or f"device '{device_id}' refused '{method}' without a reason"),
+        )
 
-    def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: mqtt.ConnectFlags,
-                    reason: ReasonCode, _props: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if reason.is_failure:
             log.error("broker refused the rpc client", broker=self._config.url, reason=str(reason))
             return
         client.subscribe([(self.replies, SubscribeOptions(qos=1))])
 
-    def _on_subscribe(self, _client: mqtt.Client, _userdata: object, _mid: int,
-                      reasons: list[ReasonCode], _props: Properties | None) -> None:
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
         if any(r.is_failure for r in reasons):
             log.error("broker refused the rpc reply subscription", topic=self.replies)
             return
         self._ready.set()
 
-    def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: mqtt.DisconnectFlags,
-                       reason: ReasonCode, _props: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         self._ready.clear()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -153,8 +180,11 @@ class RpcClient:
             log.info("rpc answer nobody waits for dropped (too late?)", device=device, topic=message.topic)
             return
         if device != waiting.device:
-            log.warning("rpc answer from another device than the one asked dropped", device=device,
-                        asked=waiting.device)
+            log.warning(
+                "rpc answer from another device than the one asked dropped",
+                device=device,
+                asked=waiting.device,
+            )
             return
         result: dict[str, Any] | Exception
         try:

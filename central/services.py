@@ -45,7 +45,14 @@ def build_services(config: CentralConfig, clock: Clock | None = None, with_inges
     desk = TicketDesk(router, timedelta(minutes=config.tickets.merge_window_minutes))
     intake = Intake(sessions, desk, clock, Topics(config.mqtt.topic_prefix), config.mqtt.max_payload_bytes)
     return Services(
-        config=config, engine=engine, sessions=sessions, clock=clock, router=router, desk=desk,
-        media=LocalMediaStore(config.media_dir), intake=intake,
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        clock=clock,
+        router=router,
+        desk=desk,
+        media=LocalMediaStore(config.media_dir),
+        intake=intake,
         ingest=MqttIngest(config.mqtt, intake) if with_ingest else None,
-        departments=frozenset(d.id for d in config.departments))
+        departments=frozenset(d.id for d in config.departments),
+    )

@@ -35,8 +35,9 @@ class Throttled(Exception):
     """The caller must wait ``retry_after_s`` seconds before trying again."""
 
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed logins for this account or from this address; "
-                         f"try again in {retry_after_s} s")
+        super().__init__(
+            f"too many failed logins for this account or from this address; try again in {retry_after_s} s"
+        )
         self.retry_after_s = retry_after_s
 
 
@@ -81,8 +82,11 @@ class LoginThrottle:
                 if key.name.startswith("account:"):
                     session.execute(sa.delete(Row).where(Row.key == key.name))
                 else:
-                    session.execute(sa.update(Row).where(Row.key == key.name, Row.attempts > 0)
-                                    .values(attempts=Row.attempts - 1))
+                    session.execute(
+                        sa.update(Row)
+                        .where(Row.key == key.name, Row.attempts > 0)
+                        .values(attempts=Row.attempts - 1)
+                    )
 
     def delay(self, attempts: int, free: int) -> int:
         """Seconds the next try waits after ``attempts`` tries, ``free`` of them without a wait."""
@@ -96,10 +100,13 @@ class LoginThrottle:
         stale = now - timedelta(seconds=self._config.forget_after_s)
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         upsert = insert(Row).values(key=key.name, attempts=1, last_attempt_at=now, locked_until=None)
-        counted = upsert.on_conflict_do_update(index_elements=[Row.key], set_={
-            "attempts": sa.case((Row.last_attempt_at < stale, 1), else_=Row.attempts + 1),
-            "last_attempt_at": now,
-        }).returning(Row.attempts, Row.locked_until)
+        counted = upsert.on_conflict_do_update(
+            index_elements=[Row.key],
+            set_={
+                "attempts": sa.case((Row.last_attempt_at < stale, 1), else_=Row.attempts + 1),
+                "last_attempt_at": now,
+            },
+        ).returning(Row.attempts, Row.locked_until)
         row = session.execute(counted).one()
         attempts: int = row.attempts
         locked_until: datetime | None = row.locked_until
@@ -107,16 +114,20 @@ class LoginThrottle:
             return math.ceil((locked_until - now).total_seconds())
         wait = self.delay(attempts, key.free)
         if wait:
-            session.execute(sa.update(Row).where(Row.key == key.name)
-                            .values(locked_until=now + timedelta(seconds=wait)))
+            session.execute(
+                sa.update(Row).where(Row.key == key.name).values(locked_until=now + timedelta(seconds=wait))
+            )
         return 0
 
     def _prune(self, now: datetime) -> None:
         """Drop forgotten counters; rows another login holds are skipped, so this never waits on one."""
         stale = now - timedelta(seconds=self._config.forget_after_s)
-        forgotten = (sa.select(Row.key).where(Row.last_attempt_at < stale,
-                                              sa.or_(Row.locked_until.is_(None), Row.locked_until < now))
-                     .limit(_PRUNE_BATCH).with_for_update(skip_locked=True))
+        forgotten = (
+            sa.select(Row.key)
+            .where(Row.last_attempt_at < stale, sa.or_(Row.locked_until.is_(None), Row.locked_until < now))
+            .limit(_PRUNE_BATCH)
+            .with_for_update(skip_locked=True)
+        )
         with self._sessions.begin() as session:
             session.execute(sa.delete(Row).where(Row.key.in_(forgotten.scalar_subquery())))
 

@@ -63,8 +63,13 @@ class TicketDesk:
         _serialise_merges(session, event, place)
         ticket = self._episode_ticket(session, event) or self._mergeable(session, event, place)
         if ticket is None and event.phase != "start":
-            log.info("event waits for its episode's start", device=event.device_id, camera=event.camera_id,
-                     event_id=str(event.event_id), episode=event.episode_id)
+            log.info(
+                "event waits for its episode's start",
+                device=event.device_id,
+                camera=event.camera_id,
+                event_id=str(event.event_id),
+                episode=event.episode_id,
+            )
             return None
         if ticket is None:
             ticket = self._open(session, event, place, now)
@@ -77,52 +82,103 @@ class TicketDesk:
         if not event.episode_id:
             return None
         return session.scalar(
-            sa.select(Ticket).join(Event, Event.ticket_id == Ticket.id)
-            .where(Event.device_id == event.device_id, Event.episode_id == event.episode_id, Event.id != event.id)
-            .limit(1))
+            sa.select(Ticket)
+            .join(Event, Event.ticket_id == Ticket.id)
+            .where(
+                Event.device_id == event.device_id, Event.episode_id == event.episode_id, Event.id != event.id
+            )
+            .limit(1)
+        )
 
     def _mergeable(self, session: Session, event: Event, place: Place) -> Ticket | None:
-        same_zone = sa.and_(Ticket.device_id == event.device_id, Ticket.camera_id == event.camera_id,
-                            Ticket.zone_id == event.zone_id)
+        same_zone = sa.and_(
+            Ticket.device_id == event.device_id,
+            Ticket.camera_id == event.camera_id,
+            Ticket.zone_id == event.zone_id,
+        )
         same_site = sa.and_(Ticket.device_id == event.device_id, Ticket.site == place.site)
         where_ = sa.or_(same_zone, same_site) if place.site and event.type in SITE_TYPES else same_zone
         return session.scalar(
             sa.select(Ticket)
-            .where(Ticket.type == event.type, Ticket.status.in_([s.value for s in OPEN]), where_,
-                   Ticket.last_seen_at >= event.started_at - self._window,
-                   Ticket.first_seen_at <= event.started_at + self._window)
-            .order_by(Ticket.last_seen_at.desc()).limit(1))
+            .where(
+                Ticket.type == event.type,
+                Ticket.status.in_([s.value for s in OPEN]),
+                where_,
+                Ticket.last_seen_at >= event.started_at - self._window,
+                Ticket.first_seen_at <= event.started_at + self._window,
+            )
+            .order_by(Ticket.last_seen_at.desc())
+            .limit(1)
+        )
 
     def _open(self, session: Session, event: Event, place: Place, now: datetime) -> Ticket:
         routed = self._router.route(event.type, place.district)
         where = place.camera_name or event.camera_id
         ticket = Ticket(
-            type=event.type, status=Status.new.value, source="edge",
-            department=routed.department if routed else None, district=place.district,
-            device_id=event.device_id, camera_id=event.camera_id, zone_id=event.zone_id, site=place.site,
+            type=event.type,
+            status=Status.new.value,
+            source="edge",
+            department=routed.department if routed else None,
+            district=place.district,
+            device_id=event.device_id,
+            camera_id=event.camera_id,
+            zone_id=event.zone_id,
+            site=place.site,
             description=f"{TYPE_NAMES.get(event.type, event.type)} at {where}, zone {event.zone_id}",
-            lat=place.lat, lon=place.lon, opened_at=now, updated_at=now,
-            first_seen_at=event.started_at, last_seen_at=event.observed_at, event_count=0)
+            lat=place.lat,
+            lon=place.lon,
+            opened_at=now,
+            updated_at=now,
+            first_seen_at=event.started_at,
+            last_seen_at=event.observed_at,
+            event_count=0,
+        )
         session.add(ticket)
         session.flush()
-        session.add(AuditEntry(ticket_id=ticket.id, at=now, actor=f"device:{event.device_id}", role="device",
-                               action="open", from_status=None, to_status=Status.new.value,
-                               comment=f"opened by event {event.event_id}"))
-        log.info("ticket opened", ticket=ticket.id, type=event.type, device=event.device_id,
-                 camera=event.camera_id, zone=event.zone_id, department=ticket.department)
+        session.add(
+            AuditEntry(
+                ticket_id=ticket.id,
+                at=now,
+                actor=f"device:{event.device_id}",
+                role="device",
+                action="open",
+                from_status=None,
+                to_status=Status.new.value,
+                comment=f"opened by event {event.event_id}",
+            )
+        )
+        log.info(
+            "ticket opened",
+            ticket=ticket.id,
+            type=event.type,
+            device=event.device_id,
+            camera=event.camera_id,
+            zone=event.zone_id,
+            department=ticket.department,
+        )
         return ticket
 
     def _adopt_orphans(self, session: Session, start: Event, ticket: Ticket, now: datetime) -> None:
         """Attach the episode's events that arrived before its start (rare: one aggregate query if none)."""
-        waiting = sa.and_(Event.device_id == start.device_id, Event.episode_id == start.episode_id,
-                          Event.ticket_id.is_(None), Event.id != start.id)
+        waiting = sa.and_(
+            Event.device_id == start.device_id,
+            Event.episode_id == start.episode_id,
+            Event.ticket_id.is_(None),
+            Event.id != start.id,
+        )
         count, first, last = session.execute(
-            sa.select(sa.func.count(), sa.func.min(Event.started_at), sa.func.max(Event.observed_at))
-            .where(waiting)).one()
+            sa.select(sa.func.count(), sa.func.min(Event.started_at), sa.func.max(Event.observed_at)).where(
+                waiting
+            )
+        ).one()
         if not count:
             return
-        session.execute(sa.update(Event).where(waiting).values(ticket_id=ticket.id)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            sa.update(Event)
+            .where(waiting)
+            .values(ticket_id=ticket.id)
+            .execution_options(synchronize_session=False)
+        )
         ticket.event_count += count
         ticket.first_seen_at = min(ticket.first_seen_at, _aware(first))
         ticket.last_seen_at = max(ticket.last_seen_at, _aware(last))
@@ -142,8 +198,11 @@ def place_of(event: Event, camera: Camera) -> Place:
     details: dict[str, Any] = event.details or {}
     location = details.get("location")
     lat = lon = None
-    if isinstance(location, dict) and _is_coordinate(location.get("lat"), 90) \
-            and _is_coordinate(location.get("lon"), 180):
+    if (
+        isinstance(location, dict)
+        and _is_coordinate(location.get("lat"), 90)
+        and _is_coordinate(location.get("lon"), 180)
+    ):
         lat, lon = float(location["lat"]), float(location["lon"])
     return Place(district=camera.district, site=camera.site, lat=lat, lon=lon, camera_name=camera.name)
 
@@ -155,11 +214,15 @@ def _serialise_merges(session: Session, event: Event, place: Place) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    scope = f"site:{event.device_id}/{place.site}" if place.site and event.type in SITE_TYPES else \
-        f"zone:{event.device_id}/{event.camera_id}/{event.zone_id}"
+    scope = (
+        f"site:{event.device_id}/{place.site}"
+        if place.site and event.type in SITE_TYPES
+        else f"zone:{event.device_id}/{event.camera_id}/{event.zone_id}"
+    )
     digest = hashlib.blake2b(f"{event.type}|{scope}".encode(), digest_size=8).digest()
-    session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                    {"key": int.from_bytes(digest, "big", signed=True)})
+    session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, "big", signed=True)}
+    )
 
 
 def _is_coordinate(value: Any, limit: float) -> bool:

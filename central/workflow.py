@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from central.reviews import Verdict, record_review
 from central.routing import Router
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     new = "new"
     dispatched = "dispatched"
     accepted = "accepted"
@@ -31,7 +31,7 @@ class Status(str, Enum):
     reopened = "reopened"
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     dispatch = "dispatch"
     send_back = "send_back"
     accept = "accept"
@@ -74,19 +74,39 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.send_back, Status.dispatched, Status.new, _DEPT, needs_comment=True),
     Transition(Action.accept, Status.dispatched, Status.accepted, _DEPT),
     Transition(Action.start, Status.accepted, Status.in_progress, _DEPT),
-    Transition(Action.resolve, Status.in_progress, Status.resolved, _DEPT, needs_comment=True,
-               review=Verdict.confirmed),
+    Transition(
+        Action.resolve,
+        Status.in_progress,
+        Status.resolved,
+        _DEPT,
+        needs_comment=True,
+        review=Verdict.confirmed,
+    ),
     Transition(Action.close, Status.resolved, Status.closed, _STAFF, review=Verdict.confirmed),
     Transition(Action.reopen, Status.resolved, Status.reopened, _STAFF, needs_comment=True),
     Transition(Action.reopen, Status.closed, Status.reopened, _STAFF, needs_comment=True),
-    Transition(Action.reopen, Status.rejected, Status.reopened, _STAFF, needs_comment=True,
-               review=Verdict.withdrawn),
-    Transition(Action.reject, Status.new, Status.rejected, _STAFF, needs_comment=True,
-               review=Verdict.false_alarm),
-    Transition(Action.reject, Status.dispatched, Status.rejected, _STAFF, needs_comment=True,
-               review=Verdict.false_alarm),
-    Transition(Action.reject, Status.reopened, Status.rejected, _STAFF, needs_comment=True,
-               review=Verdict.false_alarm),
+    Transition(
+        Action.reopen, Status.rejected, Status.reopened, _STAFF, needs_comment=True, review=Verdict.withdrawn
+    ),
+    Transition(
+        Action.reject, Status.new, Status.rejected, _STAFF, needs_comment=True, review=Verdict.false_alarm
+    ),
+    Transition(
+        Action.reject,
+        Status.dispatched,
+        Status.rejected,
+        _STAFF,
+        needs_comment=True,
+        review=Verdict.false_alarm,
+    ),
+    Transition(
+        Action.reject,
+        Status.reopened,
+        Status.rejected,
+        _STAFF,
+        needs_comment=True,
+        review=Verdict.false_alarm,
+    ),
     Transition(Action.mark_duplicate, Status.new, Status.duplicate, _STAFF, needs_duplicate_of=True),
     Transition(Action.mark_duplicate, Status.dispatched, Status.duplicate, _STAFF, needs_duplicate_of=True),
     Transition(Action.mark_duplicate, Status.reopened, Status.duplicate, _STAFF, needs_duplicate_of=True),
@@ -131,13 +151,17 @@ def can_see(principal: Principal, ticket: Ticket) -> bool:
 def find_transition(principal: Principal, ticket: Ticket, action: Action) -> Transition:
     """The row that allows this action now, or the error that says why there is none."""
     if not can_see(principal, ticket):
-        raise NotAllowed(f"a {principal.role.value} token of {principal.department or 'no department'} "
-                         f"may not act on ticket {ticket.id} of {ticket.department or 'no department'}")
+        raise NotAllowed(
+            f"a {principal.role.value} token of {principal.department or 'no department'} "
+            f"may not act on ticket {ticket.id} of {ticket.department or 'no department'}"
+        )
     row = _BY_KEY.get((action, Status(ticket.status)))
     if row is None:
         allowed = sorted(t.action.value for t in TRANSITIONS if t.source.value == ticket.status)
-        raise InvalidTransition(f"cannot {action.value} a ticket that is {ticket.status}; "
-                                f"allowed now: {', '.join(allowed) or 'nothing'}")
+        raise InvalidTransition(
+            f"cannot {action.value} a ticket that is {ticket.status}; "
+            f"allowed now: {', '.join(allowed) or 'nothing'}"
+        )
     if principal.role not in row.roles:
         roles = ", ".join(sorted(r.value for r in row.roles))
         raise NotAllowed(f"{action.value} needs one of the roles {roles}, not {principal.role.value}")
@@ -154,7 +178,9 @@ class WorkflowContext:
     departments: frozenset[str]
 
 
-def apply_action(ctx: WorkflowContext, ticket: Ticket, principal: Principal, request: ActionRequest) -> AuditEntry:
+def apply_action(
+    ctx: WorkflowContext, ticket: Ticket, principal: Principal, request: ActionRequest
+) -> AuditEntry:
     """Move the ticket along one table row and record who did it; raises WorkflowError otherwise."""
     row = find_transition(principal, ticket, request.action)
     comment = (request.comment or "").strip() or None
@@ -166,9 +192,16 @@ def apply_action(ctx: WorkflowContext, ticket: Ticket, principal: Principal, req
     if row.action is Action.dispatch:
         _dispatch(ctx, ticket, request.department)
     _stamp(ticket, row.target, ctx.now)
-    entry = AuditEntry(ticket_id=ticket.id, at=ctx.now, actor=principal.name, role=principal.role.value,
-                       action=row.action.value, from_status=ticket.status, to_status=row.target.value,
-                       comment=comment)
+    entry = AuditEntry(
+        ticket_id=ticket.id,
+        at=ctx.now,
+        actor=principal.name,
+        role=principal.role.value,
+        action=row.action.value,
+        from_status=ticket.status,
+        to_status=row.target.value,
+        comment=comment,
+    )
     ticket.status = row.target.value
     ticket.updated_at = ctx.now
     ctx.session.add(entry)
@@ -189,8 +222,10 @@ def _check_duplicate_target(session: Session, ticket: Ticket, target_id: int | N
 def _dispatch(ctx: WorkflowContext, ticket: Ticket, department: str | None) -> None:
     chosen = department or ticket.department
     if chosen is None:
-        raise MissingInput(f"no route for {ticket.type} in district {ticket.district or '(unknown)'}; "
-                           "name the department to dispatch to")
+        raise MissingInput(
+            f"no route for {ticket.type} in district {ticket.district or '(unknown)'}; "
+            "name the department to dispatch to"
+        )
     if chosen not in ctx.departments:
         raise MissingInput(f"unknown department {chosen!r}; known: {', '.join(sorted(ctx.departments))}")
     assignment = ctx.router.for_department(ticket.type, ticket.district, chosen)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,19 +16,19 @@ SCHEMA: Final = "gridwatch.event/1"
 NO_NUL = r"^[^\x00]*$"
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     start = "start"
     update = "update"
     end = "end"
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     illegal_parking = "illegal_parking"
     dust = "dust"
     illegal_building = "illegal_building"
 
 
-class MediaKind(str, Enum):
+class MediaKind(StrEnum):
     snapshot = "snapshot"
     clip = "clip"
 
@@ -43,7 +43,9 @@ class MediaRef(BaseModel):
     bytes: int = Field(ge=0, le=2**63 - 1)
     content_type: Literal["image/jpeg", "video/mp4"]
     label: str | None = Field(
-        default=None, max_length=64, pattern=NO_NUL,
+        default=None,
+        max_length=64,
+        pattern=NO_NUL,
         description="What the snapshot shows, e.g. 'arrival' or 'dwell'.",
     )
 

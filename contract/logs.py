@@ -23,8 +23,20 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 REDACTED = "[redacted]"
-SECRET_KEYS = frozenset({"password", "passwd", "token", "api_key", "apikey", "access_token", "secret",
-                         "authorization", "credential", "cookie"})
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "token",
+        "api_key",
+        "apikey",
+        "access_token",
+        "secret",
+        "authorization",
+        "credential",
+        "cookie",
+    }
+)
 """Event keys (and URL query parameters) whose values are never written out."""
 
 _QUERY_SECRET = re.compile(r"(?i)\b(" + "|".join(sorted(SECRET_KEYS)) + r")=[^&\s\"'#]+")
@@ -92,14 +104,21 @@ def configure_logging(level: str = "info", json: bool = False) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_secrets,
     ]
-    renderer: Processor = (structlog.processors.JSONRenderer() if json
-                           else structlog.dev.ConsoleRenderer(colors=False))
+    renderer: Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
     handler = _StderrHandler()
     setattr(handler, _HANDLER_MARK, True)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer]))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(old)
@@ -127,5 +146,8 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if args.exc_value is None or issubclass(args.exc_type, SystemExit):
         return
     thread = args.thread.name if args.thread is not None else "?"
-    logging.getLogger("uncaught").critical("uncaught exception in thread %s", thread,
-                                           exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    logging.getLogger("uncaught").critical(
+        "uncaught exception in thread %s",
+        thread,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )

@@ -10,7 +10,7 @@ topic is always in the device's own tree, ``{prefix}/devices/{device_id}/replies
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ MAX_SDP = 64 * 1024
 LiveMode = Literal["passthrough", "reencode"]
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     bad_request = "bad_request"
     unknown_method = "unknown_method"
     unknown_camera = "unknown_camera"
@@ -58,7 +58,8 @@ class WebrtcAnswer(_Body):
     type: Literal["answer"] = "answer"
     session_id: str = Field(description="Names the viewing session for webrtc_close.")
     mode: LiveMode = Field(
-        description="passthrough: the camera's own H.264; reencode: decoded and encoded again for this viewer.")
+        description="passthrough: the camera's own H.264; reencode: decoded and encoded again for this viewer."
+    )
 
 
 class WebrtcClose(_Body):
@@ -94,7 +95,9 @@ class ReferenceApproved(_Body):
     ok: Literal[True] = True
     camera_id: str
     zone_id: str
-    reference_taken_at: float = Field(description="When the frame that is now the reference was taken, epoch seconds.")
+    reference_taken_at: float = Field(
+        description="When the frame that is now the reference was taken, epoch seconds."
+    )
 
 
 class RpcFailure(_Body):

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA = "gridwatch.status/1"
 
 
-class DeviceState(str, Enum):
+class DeviceState(StrEnum):
     online = "online"
     offline = "offline"
 
 
-class CameraState(str, Enum):
+class CameraState(StrEnum):
     connecting = "connecting"
     streaming = "streaming"
     backoff = "backoff"
@@ -36,7 +36,7 @@ class CameraHealth(BaseModel):
     last_error: str | None = None
 
 
-class StorageState(str, Enum):
+class StorageState(StrEnum):
     ok = "ok"
     low = "low"
     """Free space under twice the floor evidence keeps free: evidence is being evicted for space."""

@@ -53,5 +53,5 @@ class Topics:
         head = f"{self.prefix}/devices/"
         if not topic.startswith(head):
             return None
-        device, _, rest = topic[len(head):].partition("/")
+        device, _, rest = topic[len(head) :].partition("/")
         return device if device and rest else None

@@ -23,28 +23,42 @@ Point = tuple[float, float]
 
 
 class MqttConfig(StrictModel):
-    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
-                     description="mqtt://host:port, or mqtts:// for TLS.")
+    url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
+        description="mqtt://host:port, or mqtts:// for TLS.",
+    )
     username: str | None = None
     password: str | None = None
     topic_prefix: str = Field(default=DEFAULT_PREFIX, min_length=1)
     keepalive_s: int = Field(default=30, ge=5, le=3600)
-    status_interval_s: float = Field(default=10.0, gt=0, description="How often the retained status is refreshed.")
+    status_interval_s: float = Field(
+        default=10.0, gt=0, description="How often the retained status is refreshed."
+    )
 
 
 class CentralConfig(StrictModel):
-    url: str | None = Field(default="http://127.0.0.1:8080", pattern=r"^https?://",
-                            description="Where media are uploaded; null keeps media on the edge only.")
+    url: str | None = Field(
+        default="http://127.0.0.1:8080",
+        pattern=r"^https?://",
+        description="Where media are uploaded; null keeps media on the edge only.",
+    )
     token: str | None = Field(default=None, description="This device's bearer token (role device).")
     retry_max_s: float = Field(
-        default=5.0, gt=0, le=300,
+        default=5.0,
+        gt=0,
+        le=300,
         description="Longest wait between two tries of an evidence upload while the central service is away: "
-        "once it is back, delivery resumes within this.")
+        "once it is back, delivery resumes within this.",
+    )
 
 
 class ModelConfig(StrictModel):
-    path: str = Field(default="yolo11n.pt", min_length=1,
-                      description="A name Ultralytics knows, or a .pt/.onnx/*_openvino_model/.engine path.")
+    path: str = Field(
+        default="yolo11n.pt",
+        min_length=1,
+        description="A name Ultralytics knows, or a .pt/.onnx/*_openvino_model/.engine path.",
+    )
     imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32)
     conf: float = Field(default=0.25, gt=0, lt=1)
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|\d+|mps)$")
@@ -58,13 +72,17 @@ class StorageConfig(StrictModel):
     dir: Path = Field(default=Path("/var/lib/gridwatch"), description="Outbox database and evidence files.")
     max_gb: float = Field(default=20.0, gt=0, description="Evidence is deleted oldest first above this size.")
     min_free_mb: float = Field(
-        default=256.0, ge=0,
+        default=256.0,
+        ge=0,
         description="Evidence is also deleted oldest first to keep this much free on the disk, whatever max_gb "
-        "says: the outbox grows into it. Evidence that cannot fit above it is not written; the event says so.")
+        "says: the outbox grows into it. Evidence that cannot fit above it is not written; the event says so.",
+    )
     outbox_reserve_mb: float = Field(
-        default=16.0, ge=0,
+        default=16.0,
+        ge=0,
         description="Disk space set aside for the outbox (a file beside it), given up to it when the disk is "
-        "full all the same (filled by something else), made again once there is room.")
+        "full all the same (filled by something else), made again once there is room.",
+    )
 
 
 class EvidenceConfig(StrictModel):
@@ -78,11 +96,15 @@ class ReaderConfig(StrictModel):
     stall_timeout_s: float = Field(default=10.0, gt=0, description="No packet for this long means reconnect.")
     backoff_initial_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)
-    keyframes_only: bool = Field(default=False, description="Decode keyframes only: cheapest, coarsest sampling.")
+    keyframes_only: bool = Field(
+        default=False, description="Decode keyframes only: cheapest, coarsest sampling."
+    )
 
 
 class TurnConfig(StrictModel):
-    urls: list[str] = Field(min_length=1, description="turn:host:3478 or turns:host:5349 URLs of one TURN server.")
+    urls: list[str] = Field(
+        min_length=1, description="turn:host:3478 or turns:host:5349 URLs of one TURN server."
+    )
     username: str
     credential: str
 
@@ -96,14 +118,21 @@ class LiveConfig(StrictModel):
         "encodes per viewer; auto passes through unless the stream has B-frames, which browsers cannot play.",
     )
     max_viewers: int = Field(default=4, ge=0, description="Viewers of all cameras of this box at once.")
-    stun_urls: list[str] = Field(default_factory=list, description="stun:host:port URLs, to find the box's public address.")
-    turn: TurnConfig | None = Field(default=None, description="A TURN relay, for boxes whose NAT blocks direct media.")
-    peer_timeout_s: float = Field(default=5.0, gt=0,
-                                  description="A viewer whose browser has sent no report for this long is closed.")
-    connect_timeout_s: float = Field(default=15.0, gt=0,
-                                     description="A viewer that has not connected this long after its offer is closed.")
-    max_stale_s: float = Field(default=5.0, gt=0,
-                               description="A camera with no packet for this long counts as unavailable.")
+    stun_urls: list[str] = Field(
+        default_factory=list, description="stun:host:port URLs, to find the box's public address."
+    )
+    turn: TurnConfig | None = Field(
+        default=None, description="A TURN relay, for boxes whose NAT blocks direct media."
+    )
+    peer_timeout_s: float = Field(
+        default=5.0, gt=0, description="A viewer whose browser has sent no report for this long is closed."
+    )
+    connect_timeout_s: float = Field(
+        default=15.0, gt=0, description="A viewer that has not connected this long after its offer is closed."
+    )
+    max_stale_s: float = Field(
+        default=5.0, gt=0, description="A camera with no packet for this long counts as unavailable."
+    )
 
 
 class Location(StrictModel):
@@ -119,7 +148,9 @@ class ZoneRules(StrictModel):
 
 class ZoneConfig(StrictModel):
     id: str = Field(min_length=1, pattern=ID_PATTERN)
-    polygon: list[Point] = Field(description="Points as [x, y] in 0..1 of the frame, so a resolution change is harmless.")
+    polygon: list[Point] = Field(
+        description="Points as [x, y] in 0..1 of the frame, so a resolution change is harmless."
+    )
     rules: ZoneRules
 
     @field_validator("polygon")
@@ -129,13 +160,17 @@ class ZoneConfig(StrictModel):
             raise ValueError("a polygon needs at least 3 points")
         for i, (x, y) in enumerate(polygon):
             if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                raise ValueError(f"point {i} [{x}, {y}] is outside 0..1 (coordinates are fractions of the frame)")
+                raise ValueError(
+                    f"point {i} [{x}, {y}] is outside 0..1 (coordinates are fractions of the frame)"
+                )
         return polygon
 
     @model_validator(mode="after")
     def _has_rule(self) -> ZoneConfig:
         if not any(getattr(self.rules, name) for name in ZoneRules.model_fields):
-            raise ValueError(f"zone '{self.id}' has no rules; name at least one of {', '.join(ZoneRules.model_fields)}")
+            raise ValueError(
+                f"zone '{self.id}' has no rules; name at least one of {', '.join(ZoneRules.model_fields)}"
+            )
         return self
 
 
@@ -156,7 +191,9 @@ class CameraConfig(StrictModel):
         ids = [zone.id for zone in self.zones]
         dupes = sorted({z for z in ids if ids.count(z) > 1})
         if dupes:
-            raise ValueError(f"zone ids must be unique within camera '{self.id}'; repeated: {', '.join(dupes)}")
+            raise ValueError(
+                f"zone ids must be unique within camera '{self.id}'; repeated: {', '.join(dupes)}"
+            )
         return self
 
 

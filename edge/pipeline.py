@@ -20,17 +20,17 @@ from typing import TypeVar
 import structlog
 
 from contract.event import Event, MediaKind, MediaRef, MissingMedia, new_event_id
+from edge.analysis.detector import Detector
+from edge.analysis.tracking import Tracker
+from edge.capture.frames import Frame
+from edge.capture.packet_ring import PacketRing
+from edge.capture.reader import Reader
 from edge.config import CameraConfig
-from edge.detector import Detector
-from edge.evidence import EvidenceWriter
-from edge.frames import Frame
-from edge.health import CameraHealthTracker
-from edge.outbox import OutboxFull
-from edge.packet_ring import PacketRing
-from edge.reader import Reader
+from edge.delivery.health import CameraHealthTracker
+from edge.delivery.outbox import OutboxFull
+from edge.evidence.recorder import EvidenceWriter
 from edge.rules.base import AnalysedFrame, Finding
 from edge.rules.registry import build_rules, zones_of
-from edge.tracking import Tracker
 
 log = structlog.get_logger(__name__)
 
@@ -75,13 +75,23 @@ class CameraPipeline:
         self.latest_frame: Frame | None = None
 
     def run(
-        self, stop: threading.Event, *, live: bool, start_ts: float | None = None,
+        self,
+        stop: threading.Event,
+        *,
+        live: bool,
+        start_ts: float | None = None,
         on_frame: Callable[[Frame], None] | None = None,
     ) -> None:
         """Analyse until ``stop`` is set (live) or the recording ends, then close open episodes."""
         reader = Reader(
-            self.camera.id, self.camera.source, self.camera.reader, analysis_fps=self.camera.analysis_fps,
-            live=live, health=self.health, ring=self.ring, start_ts=start_ts,
+            self.camera.id,
+            self.camera.source,
+            self.camera.reader,
+            analysis_fps=self.camera.analysis_fps,
+            live=live,
+            health=self.health,
+            ring=self.ring,
+            start_ts=start_ts,
         )
         last_ts: float | None = None
         for frame in reader.frames(stop):
@@ -116,8 +126,13 @@ class CameraPipeline:
 
     def _queue(self, finding: Finding) -> None:
         if finding.clip_at is not None:
-            log.debug("event waits for its post-roll", camera=self.camera.id, episode=finding.episode,
-                      clip_at=finding.clip_at, post_s=self._context.evidence.post_s)
+            log.debug(
+                "event waits for its post-roll",
+                camera=self.camera.id,
+                episode=finding.episode,
+                clip_at=finding.clip_at,
+                post_s=self._context.evidence.post_s,
+            )
         self._pending.append(finding)
 
     def _flush(self, *, final: bool) -> None:
@@ -125,7 +140,9 @@ class CameraPipeline:
         newest = self.ring.newest_ts
         while self._pending:
             head = self._pending[0]
-            due = head.clip_at is not None and (newest is None or newest < head.clip_at + self._context.evidence.post_s)
+            due = head.clip_at is not None and (
+                newest is None or newest < head.clip_at + self._context.evidence.post_s
+            )
             if due and not final:
                 return
             self._pending.popleft()
@@ -136,8 +153,13 @@ class CameraPipeline:
         self._unsent.append(event)
         self._send()
         if self._unsent and self._unsent[-1] is event:
-            log.error("outbox full: event held in memory until it has room", camera=self.camera.id,
-                      event_id=str(event.event_id), held=len(self._unsent), payload=event.to_json())
+            log.error(
+                "outbox full: event held in memory until it has room",
+                camera=self.camera.id,
+                event_id=str(event.event_id),
+                held=len(self._unsent),
+                payload=event.to_json(),
+            )
 
     def _send(self) -> None:
         """Offer held events to the sink, oldest first; stop at the first the outbox has no room for."""
@@ -149,9 +171,16 @@ class CameraPipeline:
                 return
             self._unsent.popleft()
             self.events += 1
-            log.info("event", camera=self.camera.id, zone=event.zone_id, type=event.type.value,
-                     phase=event.phase.value, event_id=str(event.event_id), media=len(event.media),
-                     missing=len(event.details.get("missing_media", [])))
+            log.info(
+                "event",
+                camera=self.camera.id,
+                zone=event.zone_id,
+                type=event.type.value,
+                phase=event.phase.value,
+                event_id=str(event.event_id),
+                media=len(event.media),
+                missing=len(event.details.get("missing_media", [])),
+            )
 
     def _media(self, finding: Finding) -> tuple[list[MediaRef], list[MissingMedia]]:
         """The finding's evidence; a piece that fails is logged and left out, with its reason, never
@@ -183,23 +212,38 @@ class CameraPipeline:
             if clip is not None:
                 return clip
             reason = "the camera's packet ring holds no video of that moment (camera offline?)"
-        log.warning("event leaves without a clip", camera=self.camera.id, episode=finding.episode, reason=reason)
+        log.warning(
+            "event leaves without a clip", camera=self.camera.id, episode=finding.episode, reason=reason
+        )
         return _missing(MediaKind.clip, "clip", reason)
 
     def _event(self, finding: Finding, media: list[MediaRef], missing: list[MissingMedia]) -> Event:
         camera = self.camera
-        details = {**finding.details, "episode_id": finding.episode, "camera_name": camera.name,
-                   "district": camera.district, "grid": camera.grid, "site": camera.site}
+        details = {
+            **finding.details,
+            "episode_id": finding.episode,
+            "camera_name": camera.name,
+            "district": camera.district,
+            "grid": camera.grid,
+            "site": camera.site,
+        }
         if camera.location:
             details["location"] = camera.location.model_dump()
         if missing:
             details["missing_media"] = [m.model_dump(mode="json") for m in missing]
         return Event(
-            event_id=new_event_id(), phase=finding.phase, type=finding.type, device_id=self._context.device_id,
-            camera_id=camera.id, zone_id=finding.zone_id, started_at=_utc(finding.started_at),
+            event_id=new_event_id(),
+            phase=finding.phase,
+            type=finding.type,
+            device_id=self._context.device_id,
+            camera_id=camera.id,
+            zone_id=finding.zone_id,
+            started_at=_utc(finding.started_at),
             observed_at=_utc(finding.observed_at),
             ended_at=_utc(finding.ended_at) if finding.ended_at is not None else None,
-            confidence=finding.confidence, details=details, media=media,
+            confidence=finding.confidence,
+            details=details,
+            media=media,
         )
 
 

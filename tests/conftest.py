@@ -21,7 +21,9 @@ def shared_media() -> Path:
 @pytest.fixture(scope="session")
 def model_path() -> Path:
     if not paths.MODEL.exists():
-        pytest.fail(f"detector weights not found at {paths.MODEL}; set GRIDWATCH_SHARED to the shared/ folder")
+        pytest.fail(
+            f"detector weights not found at {paths.MODEL}; set GRIDWATCH_SHARED to the shared/ folder"
+        )
     return paths.MODEL
 
 

@@ -84,29 +84,46 @@ class ShortTokenOut(BaseModel):
 
 
 def me_of(principal: Principal, services: ServicesDep) -> Me:
-    return Me(name=principal.name, role=principal.role, department=principal.department,
-              live_view=principal.role in (Role.admin, Role.operator),
-              departments=[DepartmentOut(id=d.id, name=d.name) for d in services.config.departments])
+    return Me(
+        name=principal.name,
+        role=principal.role,
+        department=principal.department,
+        live_view=principal.role in (Role.admin, Role.operator),
+        departments=[DepartmentOut(id=d.id, name=d.name) for d in services.config.departments],
+    )
 
 
 def _require_json(request: Request) -> None:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "log in with a JSON body (application/json)")
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "log in with a JSON body (application/json)"
+        )
 
 
-@router.post("/login", response_model=LoginOut, dependencies=[Depends(_require_json)],
-             responses={401: {"description": "Wrong username or password, or unknown token"},
-                        429: {"description": "Too many failed logins for this account or from this address; "
-                              "Retry-After says how many seconds to wait"}},
-             summary="Log in; sets the session cookie")
+@router.post(
+    "/login",
+    response_model=LoginOut,
+    dependencies=[Depends(_require_json)],
+    responses={
+        401: {"description": "Wrong username or password, or unknown token"},
+        429: {
+            "description": "Too many failed logins for this account or from this address; "
+            "Retry-After says how many seconds to wait"
+        },
+    },
+    summary="Log in; sets the session cookie",
+)
 def login(body: LoginIn, request: Request, response: Response, services: ServicesDep) -> LoginOut:
     throttle = LoginThrottle(services.sessions, services.config.login, services.clock)
-    keys = throttle.keys(body.username if body.token is None else None, request.client.host if request.client else None)
+    keys = throttle.keys(
+        body.username if body.token is None else None, request.client.host if request.client else None
+    )
     try:
         throttle.admit(keys)
     except Throttled as err:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(err),
-                            headers={"Retry-After": str(err.retry_after_s)}) from err
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, str(err), headers={"Retry-After": str(err.retry_after_s)}
+        ) from err
     with services.sessions.begin() as session:
         if body.token is not None:
             result = login_with_token(session, body.token)
@@ -117,21 +134,31 @@ def login(body: LoginIn, request: Request, response: Response, services: Service
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, what)
     throttle.succeeded(keys)
     token, expires_at, principal = result
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_TTL.total_seconds()), path="/",
-                        httponly=True, samesite="strict", secure=_over_tls(request))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_TTL.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=_over_tls(request),
+    )
     response.headers["Cache-Control"] = "no-store"
     return LoginOut(expires_at=expires_at, me=me_of(principal, services))
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this login session (and its short "
-             "tokens)")
+@router.post(
+    "/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this login session (and its short tokens)"
+)
 def logout(request: Request, services: ServicesDep) -> Response:
     token = _session_token(request)
     if token is not None:
         with services.sessions.begin() as session:
             end_session(session, token)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_over_tls(request))
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_over_tls(request)
+    )
     return response
 
 
@@ -140,15 +167,25 @@ def _over_tls(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-@router.get("/me", response_model=Me, summary="Who the caller is, and what the console needs to know about it")
+@router.get(
+    "/me", response_model=Me, summary="Who the caller is, and what the console needs to know about it"
+)
 def me(principal: Reader, services: ServicesDep) -> Me:
     return me_of(principal, services)
 
 
-@router.post("/short-token", response_model=ShortTokenOut, summary="A bearer token for 15 minutes, for pages "
-             "that must send a header (the live-view page); needs a login session, and ends with it",
-             responses={409: {"description": "The caller did not log in (an API token needs no short token), "
-                              "or is itself a short token"}})
+@router.post(
+    "/short-token",
+    response_model=ShortTokenOut,
+    summary="A bearer token for 15 minutes, for pages "
+    "that must send a header (the live-view page); needs a login session, and ends with it",
+    responses={
+        409: {
+            "description": "The caller did not log in (an API token needs no short token), "
+            "or is itself a short token"
+        }
+    },
+)
 def make_short_token(request: Request, _principal: Reader, session: SessionDep) -> ShortTokenOut:
     token = _session_token(request)
     with session.begin():
@@ -177,14 +214,19 @@ class SessionCookieAuth:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        token = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE) if "authorization" not in headers \
+        token = (
+            cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
+            if "authorization" not in headers
             else None
+        )
         if not token or not token.startswith(SESSION_PREFIX) or not token.isascii():
             await self.app(scope, receive, send)
             return
         if scope["method"] not in SAFE_METHODS and CSRF_HEADER.lower() not in headers:
-            refusal = JSONResponse({"detail": f"a request authenticated by the session cookie must send "
-                                              f"{CSRF_HEADER}"}, status_code=status.HTTP_403_FORBIDDEN)
+            refusal = JSONResponse(
+                {"detail": f"a request authenticated by the session cookie must send {CSRF_HEADER}"},
+                status_code=status.HTTP_403_FORBIDDEN,
+            )
             await refusal(scope, receive, send)
             return
         authorised = {**scope, "headers": [*scope["headers"], (b"authorization", f"Bearer {token}".encode())]}

@@ -32,9 +32,11 @@ class RouteLimit:
 
 class BodyTooLarge(HTTPException):
     def __init__(self, method: str, path: str, limit: int) -> None:
-        super().__init__(status.HTTP_413_CONTENT_TOO_LARGE,
-                         f"the request body is too large: {method} {path} accepts at most {_size(limit)}",
-                         headers={"Connection": "close"})
+        super().__init__(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"the request body is too large: {method} {path} accepts at most {_size(limit)}",
+            headers={"Connection": "close"},
+        )
 
 
 class BodyLimit:

@@ -32,9 +32,11 @@ router = APIRouter(tags=["console"])
 CONSOLE_DIR = FsPath(__file__).resolve().parents[1] / "static" / "console"
 TicketPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket's id.")]
 
-CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
-       "style-src 'self'; script-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
-       "frame-ancestors 'self'; form-action 'self'")
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
+    "style-src 'self'; script-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'self'; form-action 'self'"
+)
 
 
 class AllowedAction(BaseModel):
@@ -75,9 +77,17 @@ def allowed_actions(principal: Principal, ticket: Ticket) -> list[AllowedAction]
     """The transition rows from the ticket's state that the caller's role may take."""
     if not can_see(principal, ticket):
         return []
-    return [AllowedAction(action=t.action, target=t.target, needs_comment=t.needs_comment,
-                          needs_duplicate_of=t.needs_duplicate_of, needs_department=t.action is Action.dispatch)
-            for t in TRANSITIONS if t.source.value == ticket.status and principal.role in t.roles]
+    return [
+        AllowedAction(
+            action=t.action,
+            target=t.target,
+            needs_comment=t.needs_comment,
+            needs_duplicate_of=t.needs_duplicate_of,
+            needs_department=t.action is Action.dispatch,
+        )
+        for t in TRANSITIONS
+        if t.source.value == ticket.status and principal.role in t.roles
+    ]
 
 
 def _visible(session: SessionDep, ticket_id: int, principal: Principal) -> Ticket:
@@ -89,31 +99,50 @@ def _visible(session: SessionDep, ticket_id: int, principal: Principal) -> Ticke
     return ticket
 
 
-@router.get("/api/v1/tickets/{ticket_id}/actions", response_model=AllowedActions,
-            summary="The actions the caller may take on this ticket now")
+@router.get(
+    "/api/v1/tickets/{ticket_id}/actions",
+    response_model=AllowedActions,
+    summary="The actions the caller may take on this ticket now",
+)
 def get_allowed_actions(ticket_id: TicketPath, principal: Reader, session: SessionDep) -> AllowedActions:
     ticket = _visible(session, ticket_id, principal)
-    return AllowedActions(ticket_id=ticket.id, status=Status(ticket.status), actions=allowed_actions(principal, ticket))
+    return AllowedActions(
+        ticket_id=ticket.id, status=Status(ticket.status), actions=allowed_actions(principal, ticket)
+    )
 
 
-@router.get("/api/v1/tickets/{ticket_id}/reviews", response_model=list[ReviewOut],
-            summary="The ticket's review labels, oldest first; the last is its verdict")
+@router.get(
+    "/api/v1/tickets/{ticket_id}/reviews",
+    response_model=list[ReviewOut],
+    summary="The ticket's review labels, oldest first; the last is its verdict",
+)
 def get_reviews(ticket_id: TicketPath, principal: Reader, session: SessionDep) -> list[ReviewOut]:
     _visible(session, ticket_id, principal)
     return [ReviewOut.model_validate(label) for label in labels_of(session, ticket_id)]
 
 
-@router.patch("/api/v1/tickets/{ticket_id}/reviews/{review_id}", response_model=ReviewOut,
-              summary="Say why a false alarm was one (its cause)",
-              responses={409: {"description": "Not a false alarm, or no longer the ticket's verdict"}})
-def patch_review(ticket_id: TicketPath, review_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: CauseIn,
-                 principal: Staff, session: SessionDep) -> ReviewOut:
+@router.patch(
+    "/api/v1/tickets/{ticket_id}/reviews/{review_id}",
+    response_model=ReviewOut,
+    summary="Say why a false alarm was one (its cause)",
+    responses={409: {"description": "Not a false alarm, or no longer the ticket's verdict"}},
+)
+def patch_review(
+    ticket_id: TicketPath,
+    review_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: CauseIn,
+    principal: Staff,
+    session: SessionDep,
+) -> ReviewOut:
     with session.begin():
         _visible(session, ticket_id, principal)
-        label = session.scalar(sa.select(ReviewLabel).where(ReviewLabel.id == review_id,
-                                                            ReviewLabel.ticket_id == ticket_id))
+        label = session.scalar(
+            sa.select(ReviewLabel).where(ReviewLabel.id == review_id, ReviewLabel.ticket_id == ticket_id)
+        )
         if label is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} has no review label {review_id}")
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} has no review label {review_id}"
+            )
         try:
             set_cause(session, label, body.cause)
         except ReviewError as err:

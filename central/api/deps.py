@@ -28,18 +28,22 @@ def get_session(services: Annotated[Services, Depends(get_services)]) -> Iterato
 def resolve_token(services: Services, token: str | None) -> Principal:
     """The caller for a raw token; 401 when there is none or it is not known."""
     if not token:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
     with services.sessions() as session:
         principal = authenticate(session, token)
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+        )
     return principal
 
 
-def get_principal(services: Annotated[Services, Depends(get_services)],
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+def get_principal(
+    services: Annotated[Services, Depends(get_services)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
     return resolve_token(services, credentials.credentials if credentials else None)
 
 
@@ -49,8 +53,9 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
     def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in roles:
             allowed = ", ".join(r.value for r in roles)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs one of the roles {allowed}, "
-                                f"not {principal.role.value}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"needs one of the roles {allowed}, not {principal.role.value}"
+            )
         return principal
 
     return check

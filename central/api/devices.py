@@ -34,8 +34,11 @@ def list_devices(principal: Reader, services: ServicesDep, session: SessionDep) 
     if visible is None:
         query = sa.select(Device).options(selectinload(Device.cameras))
     else:
-        query = sa.select(Device).where(Device.cameras.any(visible)).options(
-            selectinload(Device.cameras.and_(visible)))
+        query = (
+            sa.select(Device)
+            .where(Device.cameras.any(visible))
+            .options(selectinload(Device.cameras.and_(visible)))
+        )
     devices = session.scalars(query.order_by(Device.device_id)).all()
     return [DeviceOut.model_validate(d) for d in devices]
 
@@ -48,16 +51,21 @@ def list_cameras(principal: Reader, services: ServicesDep, session: SessionDep) 
     return [CameraOut.model_validate(c) for c in cameras]
 
 
-@router.delete("/cameras/{camera_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Release a camera id from its device, e.g. after the camera moved to another box",
-               responses={404: {"description": "No device reported this camera"}})
+@router.delete(
+    "/cameras/{camera_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Release a camera id from its device, e.g. after the camera moved to another box",
+    responses={404: {"description": "No device reported this camera"}},
+)
 def release_camera(camera_id: CameraId, principal: Admin, session: SessionDep) -> Response:
     with session.begin():
         camera = session.scalar(sa.select(Camera).where(Camera.camera_id == camera_id))
         if camera is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device reported camera {camera_id}")
         session.delete(camera)
-    log.warning("camera released from its device", camera=camera_id, device=camera.device_id, by=principal.name)
+    log.warning(
+        "camera released from its device", camera=camera_id, device=camera.device_id, by=principal.name
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

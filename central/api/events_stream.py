@@ -32,7 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
@@ -81,7 +81,9 @@ class _Listener:
     """One open stream; compared and hashed by identity, as a member of the feed's set."""
 
     principal: Principal
-    queue: asyncio.Queue[tuple[int, TicketChange] | Signal] = field(default_factory=lambda: asyncio.Queue(QUEUE))
+    queue: asyncio.Queue[tuple[int, TicketChange] | Signal] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE)
+    )
 
     def offer(self, seq: int, change: TicketChange) -> None:
         if self.principal.role is Role.department and change.department != self.principal.department:
@@ -125,7 +127,9 @@ class ChangeFeed:
         return f"{self._epoch}:{seq}"
 
     @asynccontextmanager
-    async def listen(self, principal: Principal, last_event_id: str | None) -> AsyncIterator[tuple[_Listener, Ready]]:
+    async def listen(
+        self, principal: Principal, last_event_id: str | None
+    ) -> AsyncIterator[tuple[_Listener, Ready]]:
         if self._cursor is None:
             self._cursor = await run_in_threadpool(self._newest_id)
         listener = _Listener(principal)
@@ -161,10 +165,8 @@ class ChangeFeed:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def _run(self) -> None:
@@ -201,13 +203,30 @@ class ChangeFeed:
         wanted = AuditEntry.id > cursor
         if self._gaps:
             wanted = sa.or_(wanted, AuditEntry.id.in_(list(self._gaps)))
-        query = (sa.select(AuditEntry.id, AuditEntry.ticket_id, AuditEntry.action, AuditEntry.to_status,
-                           AuditEntry.at, Ticket.department)
-                 .join(Ticket, Ticket.id == AuditEntry.ticket_id).where(wanted).order_by(AuditEntry.id).limit(500))
+        query = (
+            sa.select(
+                AuditEntry.id,
+                AuditEntry.ticket_id,
+                AuditEntry.action,
+                AuditEntry.to_status,
+                AuditEntry.at,
+                Ticket.department,
+            )
+            .join(Ticket, Ticket.id == AuditEntry.ticket_id)
+            .where(wanted)
+            .order_by(AuditEntry.id)
+            .limit(500)
+        )
         with self._sessions() as session:
-            return [(audit_id, TicketChange(ticket_id=ticket_id, action=action, to_status=to_status,
-                                            department=department, at=at))
-                    for audit_id, ticket_id, action, to_status, at, department in session.execute(query)]
+            return [
+                (
+                    audit_id,
+                    TicketChange(
+                        ticket_id=ticket_id, action=action, to_status=to_status, department=department, at=at
+                    ),
+                )
+                for audit_id, ticket_id, action, to_status, at, department in session.execute(query)
+            ]
 
     def _publish(self, audit_id: int, change: TicketChange) -> None:
         cursor = self._cursor or 0
@@ -276,16 +295,17 @@ router = APIRouter(tags=["console"], lifespan=_lifespan)
 
 
 @router.get("/api/v1/ticket-changes", response_class=EventSourceResponse, include_in_schema=False)
-async def ticket_changes(request: Request, principal: Reader,
-                         last_event_id: Annotated[str | None, Header(max_length=64)] = None,
-                         ) -> AsyncIterator[ServerSentEvent]:
+async def ticket_changes(
+    request: Request,
+    principal: Reader,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> AsyncIterator[ServerSentEvent]:
     """``ready`` {stream, resumed} first, then ``ticket`` {ticket_id, action, to_status, ...} per
     change, or ``reset`` when the console must reload (it fell too far behind)."""
     feed: ChangeFeed = request.app.state.change_feed
     deadline = time.monotonic() + STREAM_S
     async with feed.listen(principal, last_event_id) as (listener, ready):
-        yield ServerSentEvent(event="ready", id=ready.stream, retry=RETRY_MS,
-                              data={"resumed": ready.resumed})
+        yield ServerSentEvent(event="ready", id=ready.stream, retry=RETRY_MS, data={"resumed": ready.resumed})
         while (left := deadline - time.monotonic()) > 0 and not feed.closing:
             try:
                 item = await asyncio.wait_for(listener.queue.get(), timeout=min(left, 5.0))

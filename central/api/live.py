@@ -58,17 +58,23 @@ STATIC = PathLib(__file__).resolve().parents[1] / "static"
 def _style_hashes(page: PathLib) -> str:
     """CSP sources for the page's inline ``<style>`` blocks, so that no other inline style may apply."""
     blocks = re.findall(r"<style[^>]*>(.*?)</style>", page.read_text(encoding="utf-8"), flags=re.DOTALL)
-    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks)
+    return " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks
+    )
 
 
-CSP = (f"default-src 'self'; style-src 'self' {_style_hashes(STATIC / 'live.html')}; script-src 'self'; "
-       "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-       "base-uri 'none'; frame-ancestors 'self'; form-action 'self'")
+CSP = (
+    f"default-src 'self'; style-src 'self' {_style_hashes(STATIC / 'live.html')}; script-src 'self'; "
+    "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'self'; form-action 'self'"
+)
 """The live page's Content-Security-Policy (applied by ``SecurityHeaders``); this origin may frame it."""
 
 CameraId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
-DeviceQuery = Annotated[str | None, Query(max_length=128, pattern=ID_PATTERN,
-                                          description="The camera's device, when its id is not unique.")]
+DeviceQuery = Annotated[
+    str | None,
+    Query(max_length=128, pattern=ID_PATTERN, description="The camera's device, when its id is not unique."),
+]
 
 _STATUS = {
     "unknown_camera": status.HTTP_404_NOT_FOUND,
@@ -119,40 +125,77 @@ def get_rpc(request: Request) -> RpcClient:
 RpcDep = Annotated[RpcClient, Depends(get_rpc)]
 
 
-@router.get("/api/v1/live/settings", response_model=LiveSettings, summary="What a browser needs before its offer")
+@router.get(
+    "/api/v1/live/settings", response_model=LiveSettings, summary="What a browser needs before its offer"
+)
 def live_settings(_principal: Staff, services: ServicesDep) -> LiveSettings:
     return LiveSettings(ice_servers=services.config.live.ice_servers)
 
 
-@router.post("/api/v1/cameras/{camera_id}/webrtc", response_model=AnswerOut, responses=_ERRORS,
-             summary="Open a camera's live view: send a WebRTC offer, get the edge's answer")
-async def open_live_view(camera_id: CameraId, offer: OfferIn, _principal: Staff, services: ServicesDep,
-                         rpc: RpcDep, device_id: DeviceQuery = None) -> AnswerOut:
+@router.post(
+    "/api/v1/cameras/{camera_id}/webrtc",
+    response_model=AnswerOut,
+    responses=_ERRORS,
+    summary="Open a camera's live view: send a WebRTC offer, get the edge's answer",
+)
+async def open_live_view(
+    camera_id: CameraId,
+    offer: OfferIn,
+    _principal: Staff,
+    services: ServicesDep,
+    rpc: RpcDep,
+    device_id: DeviceQuery = None,
+) -> AnswerOut:
     device = await _device_of(services, camera_id, device_id)
     answer = await ask_edge(rpc, device, WEBRTC_OFFER, WebrtcOffer(camera_id=camera_id, sdp=offer.sdp))
-    return AnswerOut(sdp=answer["sdp"], session_id=answer["session_id"], device_id=device, camera_id=camera_id,
-                     mode=answer["mode"], ice_servers=services.config.live.ice_servers)
+    return AnswerOut(
+        sdp=answer["sdp"],
+        session_id=answer["session_id"],
+        device_id=device,
+        camera_id=camera_id,
+        mode=answer["mode"],
+        ice_servers=services.config.live.ice_servers,
+    )
 
 
-@router.delete("/api/v1/cameras/{camera_id}/webrtc/{session_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses=_ERRORS, summary="Close a live view now (the edge also notices a closed tab by itself)")
-async def close_live_view(camera_id: CameraId, session_id: Annotated[str, Path(max_length=64, pattern=r"^[\w-]+$")],
-                          _principal: Staff, services: ServicesDep, rpc: RpcDep,
-                          device_id: DeviceQuery = None) -> Response:
+@router.delete(
+    "/api/v1/cameras/{camera_id}/webrtc/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_ERRORS,
+    summary="Close a live view now (the edge also notices a closed tab by itself)",
+)
+async def close_live_view(
+    camera_id: CameraId,
+    session_id: Annotated[str, Path(max_length=64, pattern=r"^[\w-]+$")],
+    _principal: Staff,
+    services: ServicesDep,
+    rpc: RpcDep,
+    device_id: DeviceQuery = None,
+) -> Response:
     device = await _device_of(services, camera_id, device_id)
     await ask_edge(rpc, device, WEBRTC_CLOSE, WebrtcClose(session_id=session_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/api/v1/cameras/{camera_id}/snapshot", response_class=Response, responses={
-    200: {"content": {"image/jpeg": {}}, "description": "The camera's latest analysed frame"}, **_ERRORS},
-    summary="The camera's latest frame as a JPEG, fetched from its edge")
-async def snapshot(camera_id: CameraId, _principal: Staff, services: ServicesDep, rpc: RpcDep,
-                   device_id: DeviceQuery = None) -> Response:
+@router.get(
+    "/api/v1/cameras/{camera_id}/snapshot",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The camera's latest analysed frame"},
+        **_ERRORS,
+    },
+    summary="The camera's latest frame as a JPEG, fetched from its edge",
+)
+async def snapshot(
+    camera_id: CameraId, _principal: Staff, services: ServicesDep, rpc: RpcDep, device_id: DeviceQuery = None
+) -> Response:
     device = await _device_of(services, camera_id, device_id)
     answer = await ask_edge(rpc, device, SNAPSHOT, SnapshotRequest(camera_id=camera_id))
-    return Response(base64.b64decode(answer["jpeg_base64"]), media_type="image/jpeg",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        base64.b64decode(answer["jpeg_base64"]),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.get("/live", include_in_schema=False)
@@ -163,7 +206,9 @@ def live_page() -> FileResponse:
 
 @router.get("/live/live.js", include_in_schema=False)
 def live_script() -> FileResponse:
-    return FileResponse(STATIC / "live.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        STATIC / "live.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+    )
 
 
 async def _device_of(services: Services, camera_id: str, device_id: str | None) -> str:
@@ -171,15 +216,21 @@ async def _device_of(services: Services, camera_id: str, device_id: str | None) 
     rows = await run_in_threadpool(_cameras, services, camera_id, device_id)
     if not rows:
         where = f" on device '{device_id}'" if device_id else ""
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera '{camera_id}'{where} has been reported by a device")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no camera '{camera_id}'{where} has been reported by a device"
+        )
     if len(rows) > 1:
         devices = ", ".join(device for device, _ in rows)
-        raise HTTPException(status.HTTP_409_CONFLICT, f"camera '{camera_id}' is on several devices ({devices}); "
-                            "name one with ?device_id=")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"camera '{camera_id}' is on several devices ({devices}); name one with ?device_id=",
+        )
     [(device, state)] = rows
     if state != "online":
-        raise HTTPException(status.HTTP_409_CONFLICT, f"device '{device}' is offline, so camera '{camera_id}' "
-                            "cannot be shown live")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"device '{device}' is offline, so camera '{camera_id}' cannot be shown live",
+        )
     return device
 
 

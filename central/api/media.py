@@ -34,20 +34,38 @@ router = APIRouter(prefix="/api/v1/media", tags=["media"])
 CHUNK = 256 * 1024
 HUGE = 10**19
 """Larger than any file: a Range number with more digits than this is read as this (never parsed)."""
-Sha256 = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file's bytes, lower-case hex.")]
+Sha256 = Annotated[
+    str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file's bytes, lower-case hex.")
+]
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.ASCII)
 
-_UPLOAD_BODY = {"requestBody": {"required": True, "content": {
-    t: {"schema": {"type": "string", "format": "binary"}} for t in TYPES}}}
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in TYPES},
+    }
+}
 
 
-@router.put("/{sha256}", status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_BODY,
-            summary="Upload an evidence file named by its SHA-256",
-            responses={200: {"description": "Already stored"}, 400: {"description": "Hash mismatch"},
-                       413: {"description": "Too large"},
-                       415: {"description": "Not JPEG, PNG or MP4, or not the type the Content-Type says"}})
-async def put_media(sha256: Sha256, request: Request, principal: Uploader, services: ServicesDep,
-                    content_type: Annotated[str | None, Header()] = None) -> Response:
+@router.put(
+    "/{sha256}",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_UPLOAD_BODY,
+    summary="Upload an evidence file named by its SHA-256",
+    responses={
+        200: {"description": "Already stored"},
+        400: {"description": "Hash mismatch"},
+        413: {"description": "Too large"},
+        415: {"description": "Not JPEG, PNG or MP4, or not the type the Content-Type says"},
+    },
+)
+async def put_media(
+    sha256: Sha256,
+    request: Request,
+    principal: Uploader,
+    services: ServicesDep,
+    content_type: Annotated[str | None, Header()] = None,
+) -> Response:
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind not in TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be one of {TYPES}")
@@ -79,34 +97,60 @@ def _holds(services: Services, sha256: str, device: str | None) -> bool:
 def _record(services: Services, principal: Principal, sha256: str, kind: str, size: int) -> None:
     now = services.clock.now()
     with services.sessions.begin() as session:
-        insert_if_absent(session, MediaObject, sha256=sha256, content_type=kind, bytes=size, uploaded_at=now,
-                         uploaded_by=principal.name)
+        insert_if_absent(
+            session,
+            MediaObject,
+            sha256=sha256,
+            content_type=kind,
+            bytes=size,
+            uploaded_at=now,
+            uploaded_by=principal.name,
+        )
         if principal.role is Role.device:
             insert_if_absent(session, MediaUpload, sha256=sha256, device_id=principal.name, uploaded_at=now)
 
 
-@router.get("/{sha256}", summary="Download an evidence file; honours a single HTTP Range",
-            response_class=StreamingResponse,
-            responses={206: {"description": "Partial content"}, 416: {"description": "Range not satisfiable"}})
-def get_media(sha256: Sha256, principal: Reader, services: ServicesDep, session: SessionDep,
-              range_: Annotated[str | None, Header(alias="range")] = None) -> Response:
+@router.get(
+    "/{sha256}",
+    summary="Download an evidence file; honours a single HTTP Range",
+    response_class=StreamingResponse,
+    responses={206: {"description": "Partial content"}, 416: {"description": "Range not satisfiable"}},
+)
+def get_media(
+    sha256: Sha256,
+    principal: Reader,
+    services: ServicesDep,
+    session: SessionDep,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
     if principal.role is Role.department and not _department_may_see(session, sha256, principal.department):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this file is evidence of another department's ticket")
     size = services.media.size(sha256)
     if size is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no media {sha256}")
     stored = session.get(MediaObject, sha256)
-    headers = {"Accept-Ranges": "bytes", "ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000",
-               "X-Content-Type-Options": "nosniff"}
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{sha256}"',
+        "Cache-Control": "private, max-age=31536000",
+        "X-Content-Type-Options": "nosniff",
+    }
     media_type = stored.content_type if stored else "application/octet-stream"
     span = _parse_range(range_, size)
     if span is None:
-        return StreamingResponse(_read(services.media.open(sha256), 0, size), media_type=media_type,
-                                 headers={**headers, "Content-Length": str(size)})
+        return StreamingResponse(
+            _read(services.media.open(sha256), 0, size),
+            media_type=media_type,
+            headers={**headers, "Content-Length": str(size)},
+        )
     start, end = span
     headers.update({"Content-Range": f"bytes {start}-{end - 1}/{size}", "Content-Length": str(end - start)})
-    return StreamingResponse(_read(services.media.open(sha256), start, end), status_code=206,
-                             media_type=media_type, headers=headers)
+    return StreamingResponse(
+        _read(services.media.open(sha256), start, end),
+        status_code=206,
+        media_type=media_type,
+        headers=headers,
+    )
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -122,8 +166,11 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     else:
         start, end = _number(first), size if last == "" else min(_number(last) + 1, size)
     if start >= size or start >= end:
-        raise HTTPException(status.HTTP_416_RANGE_NOT_SATISFIABLE, f"file has {size} bytes",
-                            headers={"Content-Range": f"bytes */{size}"})
+        raise HTTPException(
+            status.HTTP_416_RANGE_NOT_SATISFIABLE,
+            f"file has {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
     return start, end
 
 
@@ -149,7 +196,14 @@ def _read(handle: BinaryIO, start: int, end: int) -> Iterator[bytes]:
 def _department_may_see(session: SessionDep, sha256: str, department: str | None) -> bool:
     """Through an event on one of the department's tickets, from a device that uploaded the file."""
     uploaded = sa.and_(MediaUpload.sha256 == EventMedia.sha256, MediaUpload.device_id == Event.device_id)
-    return session.scalar(
-        sa.select(EventMedia.id).join(Event, EventMedia.event_pk == Event.id)
-        .join(Ticket, Event.ticket_id == Ticket.id).join(MediaUpload, uploaded)
-        .where(EventMedia.sha256 == sha256, Ticket.department == department).limit(1)) is not None
+    return (
+        session.scalar(
+            sa.select(EventMedia.id)
+            .join(Event, EventMedia.event_pk == Event.id)
+            .join(Ticket, Event.ticket_id == Ticket.id)
+            .join(MediaUpload, uploaded)
+            .where(EventMedia.sha256 == sha256, Ticket.department == department)
+            .limit(1)
+        )
+        is not None
+    )

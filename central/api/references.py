@@ -31,7 +31,9 @@ ACTION = "approve_reference"
 
 
 class ApproveIn(BaseModel):
-    comment: LongText | None = Field(default=None, description="Why the change is legitimate (a permit number).")
+    comment: LongText | None = Field(
+        default=None, description="Why the change is legitimate (a permit number)."
+    )
 
 
 class ReferenceOut(BaseModel):
@@ -39,23 +41,37 @@ class ReferenceOut(BaseModel):
     device_id: str
     camera_id: str
     zone_id: str
-    reference_taken_at: datetime = Field(description="When the edge took the frame that is now the reference.")
+    reference_taken_at: datetime = Field(
+        description="When the edge took the frame that is now the reference."
+    )
 
 
-@router.post("/{ticket_id}/approve-reference", response_model=ReferenceOut,
-             summary="Approve a building change: the edge makes the zone's current view its reference",
-             responses={403: {"description": "Another department's ticket"}, 404: {"description": "No such ticket"},
-                        409: {"description": "Not a building ticket, or its device is offline"},
-                        503: {"description": "The camera has no frame yet, or no broker connection"}})
-async def approve_reference(ticket_id: TicketPath, body: ApproveIn, principal: Staff, services: ServicesDep,
-                            rpc: RpcDep) -> ReferenceOut:
+@router.post(
+    "/{ticket_id}/approve-reference",
+    response_model=ReferenceOut,
+    summary="Approve a building change: the edge makes the zone's current view its reference",
+    responses={
+        403: {"description": "Another department's ticket"},
+        404: {"description": "No such ticket"},
+        409: {"description": "Not a building ticket, or its device is offline"},
+        503: {"description": "The camera has no frame yet, or no broker connection"},
+    },
+)
+async def approve_reference(
+    ticket_id: TicketPath, body: ApproveIn, principal: Staff, services: ServicesDep, rpc: RpcDep
+) -> ReferenceOut:
     ticket = await run_in_threadpool(_building_ticket, services, ticket_id, principal)
     request = ApproveReference(camera_id=ticket.camera_id, zone_id=ticket.zone_id, approved_by=principal.name)
     answer = await ask_edge(rpc, ticket.device_id, APPROVE_REFERENCE, request)
     taken_at = datetime.fromtimestamp(float(answer["reference_taken_at"]), UTC)
     await run_in_threadpool(_audit, services, ticket_id, principal, body.comment, taken_at)
-    return ReferenceOut(ticket_id=ticket_id, device_id=ticket.device_id, camera_id=ticket.camera_id,
-                        zone_id=ticket.zone_id, reference_taken_at=taken_at)
+    return ReferenceOut(
+        ticket_id=ticket_id,
+        device_id=ticket.device_id,
+        camera_id=ticket.camera_id,
+        zone_id=ticket.zone_id,
+        reference_taken_at=taken_at,
+    )
 
 
 class _Target(BaseModel):
@@ -70,20 +86,37 @@ def _building_ticket(services: Services, ticket_id: int, principal: Principal) -
         if ticket is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id}")
         if not can_see(principal, ticket):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"ticket {ticket_id} belongs to another department")
-        if ticket.type != EventType.illegal_building.value or not (ticket.device_id and ticket.camera_id
-                                                                   and ticket.zone_id):
-            raise HTTPException(status.HTTP_409_CONFLICT, f"ticket {ticket_id} is a {ticket.type} ticket; only "
-                                "illegal_building tickets from a camera have a reference to approve")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"ticket {ticket_id} belongs to another department"
+            )
+        if ticket.type != EventType.illegal_building.value or not (
+            ticket.device_id and ticket.camera_id and ticket.zone_id
+        ):
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"ticket {ticket_id} is a {ticket.type} ticket; only "
+                "illegal_building tickets from a camera have a reference to approve",
+            )
         return _Target(device_id=ticket.device_id, camera_id=ticket.camera_id, zone_id=ticket.zone_id)
 
 
-def _audit(services: Services, ticket_id: int, principal: Principal, comment: str | None, taken_at: datetime) -> None:
+def _audit(
+    services: Services, ticket_id: int, principal: Principal, comment: str | None, taken_at: datetime
+) -> None:
     now = services.clock.now()
     note = f"reference re-approved from the frame of {taken_at:%Y-%m-%d %H:%M:%S}Z"
     with services.sessions() as session, session.begin():
         ticket = session.get(Ticket, ticket_id)
         status_now = ticket.status if ticket else "unknown"
-        session.add(AuditEntry(ticket_id=ticket_id, at=now, actor=principal.name, role=principal.role.value,
-                               action=ACTION, from_status=status_now, to_status=status_now,
-                               comment=f"{note}; {comment}" if comment else note))
+        session.add(
+            AuditEntry(
+                ticket_id=ticket_id,
+                at=now,
+                actor=principal.name,
+                role=principal.role.value,
+                action=ACTION,
+                from_status=status_now,
+                to_status=status_now,
+                comment=f"{note}; {comment}" if comment else note,
+            )
+        )

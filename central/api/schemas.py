@@ -109,7 +109,9 @@ class ActionIn(BaseModel):
 
     action: Action
     comment: LongText | None = Field(default=None, description="Reason or feedback; some actions need one.")
-    duplicate_of: TicketId | None = Field(default=None, description="For mark_duplicate: the ticket repeated.")
+    duplicate_of: TicketId | None = Field(
+        default=None, description="For mark_duplicate: the ticket repeated."
+    )
     department: ShortText | None = Field(default=None, description="For dispatch: overrides the routed one.")
 
 
@@ -128,7 +130,9 @@ class CameraOut(_Out):
 
 
 class StorageOut(_Out):
-    state: str = Field(description="ok; low: evidence is evicted for space; full: events go without evidence.")
+    state: str = Field(
+        description="ok; low: evidence is evicted for space; full: events go without evidence."
+    )
     free_bytes: int = Field(description="Free on the edge's evidence disk.")
     evidence_bytes: int = Field(description="Evidence (snapshots, clips) kept on the edge.")
 
@@ -140,8 +144,10 @@ class DeviceOut(_Out):
     outbox_pending: int
     sent_at: datetime | None
     last_seen_at: datetime
-    storage: StorageOut | None = Field(description="The evidence disk as the latest status reported it; "
-                                                   "null when the edge does not report it (older versions).")
+    storage: StorageOut | None = Field(
+        description="The evidence disk as the latest status reported it; "
+        "null when the edge does not report it (older versions)."
+    )
     cameras: list[CameraOut]
 
 

@@ -16,11 +16,16 @@ router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
 
 @router.get("/departments", response_model=list[DepartmentStats], summary="Per-department figures")
-def departments(principal: Reader, services: ServicesDep, session: SessionDep,
-                since: Annotated[AwareDatetime | None, Query(description="Count tickets opened since")] = None,
-                ) -> list[DepartmentStats]:
+def departments(
+    principal: Reader,
+    services: ServicesDep,
+    session: SessionDep,
+    since: Annotated[AwareDatetime | None, Query(description="Count tickets opened since")] = None,
+) -> list[DepartmentStats]:
     names = {d.id: d.name for d in services.config.departments}
-    wanted = [principal.department] if principal.role is Role.department and principal.department else list(names)
+    wanted = (
+        [principal.department] if principal.role is Role.department and principal.department else list(names)
+    )
     figures = department_figures(session, wanted, services.clock.now(), since)
     return [DepartmentStats(name=names.get(f.department, f.department), **f.__dict__) for f in figures]
 

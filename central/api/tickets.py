@@ -74,19 +74,29 @@ def _conditions(query: TicketQuery, principal: Principal, services: Services) ->
 
 
 @router.get("", response_model=TicketPage, summary="The ticket queue, newest first")
-def list_tickets(query: Annotated[TicketQuery, Query()], principal: Reader, services: ServicesDep,
-                 session: SessionDep) -> TicketPage:
+def list_tickets(
+    query: Annotated[TicketQuery, Query()], principal: Reader, services: ServicesDep, session: SessionDep
+) -> TicketPage:
     conditions = _conditions(query, principal, services)
     total = session.scalar(sa.select(sa.func.count()).select_from(Ticket).where(*conditions)) or 0
-    rows = session.scalars(sa.select(Ticket).where(*conditions).order_by(Ticket.opened_at.desc(), Ticket.id.desc())
-                           .limit(query.limit).offset(query.offset)).all()
+    rows = session.scalars(
+        sa.select(Ticket)
+        .where(*conditions)
+        .order_by(Ticket.opened_at.desc(), Ticket.id.desc())
+        .limit(query.limit)
+        .offset(query.offset)
+    ).all()
     now = services.clock.now()
-    return TicketPage(total=total, limit=query.limit, offset=query.offset, items=[ticket_out(t, now) for t in rows])
+    return TicketPage(
+        total=total, limit=query.limit, offset=query.offset, items=[ticket_out(t, now) for t in rows]
+    )
 
 
 def _visible(session: SessionDep, ticket_id: int, principal: Principal, for_update: bool = False) -> Ticket:
     evidence = [selectinload(Ticket.events).selectinload(Event.media), selectinload(Ticket.history)]
-    ticket = session.get(Ticket, ticket_id, with_for_update=for_update, options=[] if for_update else evidence)
+    ticket = session.get(
+        Ticket, ticket_id, with_for_update=for_update, options=[] if for_update else evidence
+    )
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id}")
     if not can_see(principal, ticket):
@@ -94,25 +104,41 @@ def _visible(session: SessionDep, ticket_id: int, principal: Principal, for_upda
     return ticket
 
 
-@router.get("/{ticket_id}", response_model=TicketDetail, summary="One ticket with its events, media and history")
-def get_ticket(ticket_id: TicketPath, principal: Reader, services: ServicesDep, session: SessionDep) -> TicketDetail:
+@router.get(
+    "/{ticket_id}", response_model=TicketDetail, summary="One ticket with its events, media and history"
+)
+def get_ticket(
+    ticket_id: TicketPath, principal: Reader, services: ServicesDep, session: SessionDep
+) -> TicketDetail:
     ticket = _visible(session, ticket_id, principal)
     return ticket_detail(ticket, services.clock.now(), services.media)
 
 
-@router.post("/{ticket_id}/actions", response_model=TicketOut, summary="Move a ticket to its next state",
-             responses={403: {"description": "Wrong role or department"},
-                        409: {"description": "Not allowed from the ticket's current state"},
-                        422: {"description": "A comment, duplicate_of or department is missing or wrong"}})
-def act_on_ticket(ticket_id: TicketPath, body: ActionIn, principal: Reader, services: ServicesDep,
-                  session: SessionDep) -> TicketOut:
+@router.post(
+    "/{ticket_id}/actions",
+    response_model=TicketOut,
+    summary="Move a ticket to its next state",
+    responses={
+        403: {"description": "Wrong role or department"},
+        409: {"description": "Not allowed from the ticket's current state"},
+        422: {"description": "A comment, duplicate_of or department is missing or wrong"},
+    },
+)
+def act_on_ticket(
+    ticket_id: TicketPath, body: ActionIn, principal: Reader, services: ServicesDep, session: SessionDep
+) -> TicketOut:
     now = services.clock.now()
     with session.begin():
         ticket = _visible(session, ticket_id, principal, for_update=True)
-        context = WorkflowContext(session=session, router=services.router, now=now,
-                                  departments=services.departments)
-        request = ActionRequest(action=body.action, comment=body.comment, duplicate_of=body.duplicate_of,
-                                department=body.department)
+        context = WorkflowContext(
+            session=session, router=services.router, now=now, departments=services.departments
+        )
+        request = ActionRequest(
+            action=body.action,
+            comment=body.comment,
+            duplicate_of=body.duplicate_of,
+            department=body.department,
+        )
         try:
             apply_action(context, ticket, principal, request)
         except WorkflowError as err:

@@ -74,4 +74,3 @@ def resolve(base: Path, value: str) -> Path:
 def load_labels(path: Path) -> Labels:
     """Read and validate a labels file; raises ConfigError naming every problem."""
     return validate(Labels, read_yaml(path), str(path))
-

@@ -17,11 +17,11 @@ import av
 import cv2
 
 from contract.event import EventType
+from edge.capture.frames import Frame
 from edge.config import EdgeConfig
 from edge.evaluation.labels import Expectation
 from edge.evaluation.metrics import Outcome, RuleScore
-from edge.evidence import annotate
-from edge.frames import Frame
+from edge.evidence.recorder import annotate
 from edge.rules.base import Snapshot
 from edge.rules.registry import zones_of
 

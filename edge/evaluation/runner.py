@@ -1,4 +1,4 @@
-"""Runs every labelled recording through ``edge.analyze.analyze``: the very pipeline ``analyze`` and
+"""Runs every labelled recording through ``edge.commands.analyze.analyze``: the very pipeline ``analyze`` and
 ``run`` use, so a score measures the product, not a stand-in.
 
 Each recording gets a fresh state folder (a building reference learnt from one recording must not
@@ -16,11 +16,11 @@ from tqdm import tqdm
 
 from contract.event import Event, EventType
 from contract.validation import ConfigError
-from edge.analyze import AnalyzeRequest, analyze
+from edge.analysis.detector import Detector
+from edge.capture.reader import ReaderError
+from edge.commands.analyze import AnalyzeRequest, analyze
 from edge.config import EdgeConfig, load_config
-from edge.detector import Detector
 from edge.evaluation.labels import Labels, Recording, resolve
-from edge.reader import ReaderError
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import av
 import structlog
 
-from edge.packet_ring import StoredPacket
+from edge.capture.packet_ring import StoredPacket
 
 log = structlog.get_logger(__name__)
 

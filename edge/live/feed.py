@@ -24,14 +24,14 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from contract.rpc import ErrorCode, LiveMode
 from contract.status import CameraState
+from edge.capture.frames import Frame
+from edge.capture.packet_ring import PacketRing, StoredPacket
+from edge.commands.rpc import RpcError
 from edge.config import LiveConfig
-from edge.frames import Frame
-from edge.health import CameraHealthTracker
+from edge.delivery.health import CameraHealthTracker
 from edge.live.decoder import Decoder
 from edge.live.h264 import passthrough_problem, with_parameter_sets
 from edge.live.tracks import VIDEO_CLOCK, VIDEO_TIME_BASE, FrameTrack, PacketTrack, Unit
-from edge.packet_ring import PacketRing, StoredPacket
-from edge.rpc import RpcError
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +50,13 @@ one slot apart at least, so that no two frames of one viewer share a timestamp."
 
 
 class CameraFeed:
-    def __init__(self, camera_id: str, health: CameraHealthTracker, settings: LiveConfig,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        health: CameraHealthTracker,
+        settings: LiveConfig,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self.camera_id = camera_id
         self._health = health
         self._settings = settings
@@ -90,11 +95,18 @@ class CameraFeed:
         """RpcError(camera_unavailable) unless the camera is streaming and has sent packets lately."""
         state = self._health.state
         if state is not CameraState.streaming:
-            raise RpcError(ErrorCode.camera_unavailable, f"camera '{self.camera_id}' is not streaming "
-                           f"(state: {state.value}); the edge keeps reconnecting to it")
+            raise RpcError(
+                ErrorCode.camera_unavailable,
+                f"camera '{self.camera_id}' is not streaming "
+                f"(state: {state.value}); the edge keeps reconnecting to it",
+            )
         newest = self._ring.newest_ts if self._ring else None
         if newest is None or time.time() - newest > self._settings.max_stale_s:
-            silent = "has sent nothing yet" if newest is None else f"has sent nothing for {time.time() - newest:.0f} s"
+            silent = (
+                "has sent nothing yet"
+                if newest is None
+                else f"has sent nothing for {time.time() - newest:.0f} s"
+            )
             raise RpcError(ErrorCode.camera_unavailable, f"camera '{self.camera_id}' {silent}")
 
     def open_track(self) -> MediaStreamTrack:
@@ -146,9 +158,14 @@ class CameraFeed:
         problem = passthrough_problem(backlog)
         mode = self._settings.mode
         if mode == "passthrough" and problem and backlog:
-            raise RpcError(ErrorCode.unsupported, f"camera '{self.camera_id}': {problem}; live.mode "
-                           "passthrough cannot show it (use auto or reencode)")
-        self.mode = "reencode" if mode == "reencode" or (mode == "auto" and problem and backlog) else "passthrough"
+            raise RpcError(
+                ErrorCode.unsupported,
+                f"camera '{self.camera_id}': {problem}; live.mode "
+                "passthrough cannot show it (use auto or reencode)",
+            )
+        self.mode = (
+            "reencode" if mode == "reencode" or (mode == "auto" and problem and backlog) else "passthrough"
+        )
         self._segment = backlog[0].segment if backlog else None
         self._started_at, self._last_pts = time.time(), -FRAME_TICKS
         if self.mode == "passthrough":
@@ -156,8 +173,12 @@ class CameraFeed:
         else:
             self._decoder = Decoder(self.camera_id, self._decoded)
             self._decoder.start(backlog)
-        self._log.info("live source started", mode=self.mode, backlog=len(backlog),
-                       why_not_passthrough=problem if self.mode == "reencode" else None)
+        self._log.info(
+            "live source started",
+            mode=self.mode,
+            backlog=len(backlog),
+            why_not_passthrough=problem if self.mode == "reencode" else None,
+        )
 
     def _stop(self, reason: str) -> None:
         if self._ring is not None:
@@ -218,4 +239,3 @@ class CameraFeed:
         self._last_frame = frame
         for track in self._tracks:
             track.put(frame)  # type: ignore[attr-defined]
-

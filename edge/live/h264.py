@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from edge.packet_ring import StoredPacket
+from edge.capture.packet_ring import StoredPacket
 
 _NON_IDR_SLICE, _IDR_SLICE, _SPS, _PPS = 1, 5, 7, 8
 _B_SLICE = 1
@@ -51,7 +51,7 @@ def nal_units(data: bytes) -> Iterator[memoryview]:
     start = data.find(b"\x00\x00\x01")
     while 0 <= start < len(data) - 3:
         following = data.find(b"\x00\x00\x01", start + 3)
-        yield view[start + 3:following if following >= 0 else len(data)]
+        yield view[start + 3 : following if following >= 0 else len(data)]
         start = following
 
 
@@ -219,7 +219,9 @@ def slice_types(data: bytes) -> Iterator[int]:
 def _newest_sps(packets: Sequence[StoredPacket]) -> Sps | None:
     """The SPS that the packets' keyframe carries in-band, else the stream's out-of-band one."""
     extradata = packets[0].segment.extradata
-    sources = [p.data for p in packets if p.keyframe] + ([extradata] if extradata and is_annex_b(extradata) else [])
+    sources = [p.data for p in packets if p.keyframe] + (
+        [extradata] if extradata and is_annex_b(extradata) else []
+    )
     for data in sources:
         for unit in nal_units(data):
             if unit[0] & 0x1F == _SPS:

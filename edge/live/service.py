@@ -43,11 +43,11 @@ from contract.rpc import (
     WebrtcClosed,
     WebrtcOffer,
 )
+from edge.commands.rpc import LoopThread, RpcError, RpcServer, parse
 from edge.config import LiveConfig
-from edge.health import CameraHealthTracker
+from edge.delivery.health import CameraHealthTracker
 from edge.live.feed import CameraFeed
 from edge.live.tracks import PacketTrack
-from edge.rpc import LoopThread, RpcError, RpcServer, parse
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +90,9 @@ class LiveService:
             return self._feeds[camera_id]
         except KeyError:
             known = ", ".join(sorted(self._feeds))
-            raise RpcError(ErrorCode.unknown_camera, f"this box has no camera '{camera_id}' (it has: {known})") from None
+            raise RpcError(
+                ErrorCode.unknown_camera, f"this box has no camera '{camera_id}' (it has: {known})"
+            ) from None
 
     def stop(self, timeout: float = 10.0) -> None:
         """From any thread but the loop's: close every viewer and stop every source."""
@@ -105,8 +107,11 @@ class LiveService:
         request = parse(WebrtcOffer, params)
         feed = self.feed(request.camera_id)
         if len(self._sessions) >= self._settings.max_viewers:
-            raise RpcError(ErrorCode.viewer_limit, f"this box already serves {len(self._sessions)} live viewer(s), "
-                           f"its limit (live.max_viewers = {self._settings.max_viewers}); try again later")
+            raise RpcError(
+                ErrorCode.viewer_limit,
+                f"this box already serves {len(self._sessions)} live viewer(s), "
+                f"its limit (live.max_viewers = {self._settings.max_viewers}); try again later",
+            )
         feed.check_available()
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers()))
         try:
@@ -122,15 +127,22 @@ class LiveService:
             await self._close(session, "offer failed")
             raise
         self._spawn(self._watch(session))
-        log.info("live viewer added", camera=feed.camera_id, session=session.id, mode=feed.mode,
-                 viewers=len(self._sessions))
+        log.info(
+            "live viewer added",
+            camera=feed.camera_id,
+            session=session.id,
+            mode=feed.mode,
+            viewers=len(self._sessions),
+        )
         return WebrtcAnswer(sdp=answer, session_id=session.id, mode=track_mode(session.track))
 
     async def close(self, params: dict[str, object]) -> WebrtcClosed:
         request = parse(WebrtcClose, params)
         session = self._sessions.get(request.session_id)
         if session is None:
-            raise RpcError(ErrorCode.unknown_session, f"no live session '{request.session_id}' (already closed?)")
+            raise RpcError(
+                ErrorCode.unknown_session, f"no live session '{request.session_id}' (already closed?)"
+            )
         await self._close(session, "closed by request")
         return WebrtcClosed(session_id=session.id)
 
@@ -140,14 +152,23 @@ class LiveService:
         feed.check_available()
         frame = feed.latest
         if frame is None:
-            raise RpcError(ErrorCode.camera_unavailable, f"camera '{request.camera_id}' has no analysed frame yet")
+            raise RpcError(
+                ErrorCode.camera_unavailable, f"camera '{request.camera_id}' has no analysed frame yet"
+            )
         ok, jpeg = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]))
+            None, lambda: cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        )
         if not ok:
-            raise RpcError(ErrorCode.internal, f"camera '{request.camera_id}': the frame could not be encoded as JPEG")
+            raise RpcError(
+                ErrorCode.internal, f"camera '{request.camera_id}': the frame could not be encoded as JPEG"
+            )
         height, width = frame.image.shape[:2]
-        return SnapshotReply(jpeg_base64=base64.b64encode(jpeg.tobytes()).decode("ascii"), taken_at=frame.ts,
-                             width=width, height=height)
+        return SnapshotReply(
+            jpeg_base64=base64.b64encode(jpeg.tobytes()).decode("ascii"),
+            taken_at=frame.ts,
+            width=width,
+            height=height,
+        )
 
     # --- sessions ---------------------------------------------------------------------------------
 
@@ -163,8 +184,12 @@ class LiveService:
             state = pc.connectionState
             if state == "connected" and session.connected is None:
                 session.connected = time.monotonic()
-                log.info("live viewer connected", camera=feed.camera_id, session=session.id,
-                         after_s=round(session.connected - session.created, 3))
+                log.info(
+                    "live viewer connected",
+                    camera=feed.camera_id,
+                    session=session.id,
+                    after_s=round(session.connected - session.created, 3),
+                )
             elif state in ("failed", "closed"):
                 self._spawn(self._close(session, f"connection {state}"))
 
@@ -172,8 +197,11 @@ class LiveService:
             await pc.setRemoteDescription(RTCSessionDescription(_without_mdns_candidates(sdp), "offer"))
         except _OFFER_ERRORS as err:
             wanted = "H.264" if feed.mode == "passthrough" else "H.264 or VP8"
-            raise RpcError(ErrorCode.unsupported, f"the browser's offer cannot be answered ({err}); live view "
-                           f"needs a video track that the browser receives as {wanted}") from err
+            raise RpcError(
+                ErrorCode.unsupported,
+                f"the browser's offer cannot be answered ({err}); live view "
+                f"needs a video track that the browser receives as {wanted}",
+            ) from err
         await pc.setLocalDescription(await pc.createAnswer())
         return str(pc.localDescription.sdp)
 
@@ -211,10 +239,17 @@ class LiveService:
         session.feed.close_track(session.track)
         await session.pc.close()
         lived = time.monotonic() - session.created
-        log.info("live viewer closed", camera=session.feed.camera_id, session=session.id, reason=reason,
-                 lived_s=round(lived, 1), sent=getattr(session.track, "sent", None),
-                 dropped=getattr(session.track, "dropped", None), replays=getattr(session.track, "replays", None),
-                 viewers=len(self._sessions))
+        log.info(
+            "live viewer closed",
+            camera=session.feed.camera_id,
+            session=session.id,
+            reason=reason,
+            lived_s=round(lived, 1),
+            sent=getattr(session.track, "sent", None),
+            dropped=getattr(session.track, "dropped", None),
+            replays=getattr(session.track, "replays", None),
+            viewers=len(self._sessions),
+        )
 
     async def _close_all(self) -> None:
         await asyncio.gather(*(self._close(s, "edge stopping") for s in list(self._sessions.values())))
@@ -233,7 +268,9 @@ class LiveService:
         servers = [RTCIceServer(urls=list(self._settings.stun_urls))] if self._settings.stun_urls else []
         turn = self._settings.turn
         if turn is not None:
-            servers.append(RTCIceServer(urls=list(turn.urls), username=turn.username, credential=turn.credential))
+            servers.append(
+                RTCIceServer(urls=list(turn.urls), username=turn.username, credential=turn.credential)
+            )
         return servers
 
 

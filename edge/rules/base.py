@@ -1,7 +1,7 @@
 """What every rule shares: the frame it is shown, and the findings it returns.
 
 A rule decides; it does not draw or send. It returns ``Finding`` objects; the
-pipeline turns them into evidence (``edge/evidence.py``) and events (``edge/outbox.py``).
+pipeline turns them into evidence (``edge/evidence/recorder.py``) and events (``edge/delivery/outbox.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from contract.event import EventType, Phase
-from edge.detections import Detections
-from edge.frames import Frame
+from edge.analysis.detections import Detections
+from edge.capture.frames import Frame
 
 
 @dataclass(frozen=True)

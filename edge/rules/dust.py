@@ -2,7 +2,7 @@
 the view does not.
 
 Every analysed frame gets a score in 0..1 for the zone and for a reference area (by default
-the rest of the frame), each against its own rolling baseline of clean frames (``edge/rules/haze.py``
+the rest of the frame), each against its own rolling baseline of clean frames (``edge/analysis/haze.py``
 has the formula). Dust is the zone scoring at least ``threshold`` while the reference area scores
 less than ``weather_ratio`` of the zone: fog, rain haze and a change of light reach the whole
 view, a plume from a site does not. Too little light suspends the rule, because in the dark
@@ -20,12 +20,12 @@ import structlog
 from pydantic import Field, field_validator
 
 from contract.event import EventType, Phase
+from edge.analysis.haze import HazeMaps, HazeMeasures, HazeScore, score
+from edge.analysis.zones import Zone
+from edge.capture.frames import Frame
 from edge.configbase import StrictModel
-from edge.frames import Frame
 from edge.rules.base import AnalysedFrame, Finding, Snapshot
 from edge.rules.context import RuleContext
-from edge.rules.haze import HazeMaps, HazeMeasures, HazeScore, score
-from edge.zones import Zone
 
 log = structlog.get_logger(__name__)
 

@@ -4,7 +4,7 @@ Buildings go up over days, and light changes by the hour, so the rule does not l
 frame: it checks once per ``check_every_s`` of media time (default daily), at ``check_time``
 local time, with the first usable frame (bright enough, not mostly hidden by people or
 vehicles) in the check's window. The first check takes the reference; every later check
-compares the zone with it (``edge/rules/structure.py``) with people and vehicles masked out.
+compares the zone with it (``edge/analysis/structure.py``) with people and vehicles masked out.
 A change over ``min_changed_ratio`` of the zone, at the same place in ``persist_checks``
 consecutive checks, starts an event with the reference and the current image, the changed
 region outlined. It ends when the change is gone for ``persist_checks`` checks, or when an
@@ -25,13 +25,13 @@ import structlog
 from pydantic import Field, model_validator
 
 from contract.event import EventType, Phase
+from edge.analysis.reference import Reference, ReferenceStore
+from edge.analysis.structure import Change, Crop, compare, persistent_change
+from edge.analysis.zones import Zone
+from edge.capture.frames import Frame
 from edge.configbase import StrictModel
-from edge.frames import Frame
 from edge.rules.base import AnalysedFrame, Finding, Snapshot
 from edge.rules.context import RuleContext
-from edge.rules.reference import Reference, ReferenceStore
-from edge.rules.structure import Change, Crop, compare, persistent_change
-from edge.zones import Zone
 
 log = structlog.get_logger(__name__)
 

@@ -16,16 +16,18 @@ import numpy as np
 from pydantic import Field
 
 from contract.event import EventType, Phase
-from edge.appearance import similarity, thumbnail
+from edge.analysis.appearance import similarity, thumbnail
+from edge.analysis.zones import Zone
 from edge.configbase import StrictModel
 from edge.rules.base import AnalysedFrame, Finding, Snapshot, normalised_box
-from edge.zones import Zone
 
 DEFAULT_CLASSES = ("car", "truck", "bus", "motorcycle")
 
 
 class IllegalParkingConfig(StrictModel):
-    dwell_s: float = Field(default=300.0, gt=0, description="Seconds a vehicle must stay before an event starts.")
+    dwell_s: float = Field(
+        default=300.0, gt=0, description="Seconds a vehicle must stay before an event starts."
+    )
     classes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CLASSES),
         min_length=1,
@@ -59,7 +61,9 @@ class IllegalParkingConfig(StrictModel):
             "0 turns the check off."
         ),
     )
-    grace_s: float = Field(default=10.0, ge=0, description="Seconds a vehicle must be gone before the event ends.")
+    grace_s: float = Field(
+        default=10.0, ge=0, description="Seconds a vehicle must be gone before the event ends."
+    )
     min_confidence: float = Field(default=0.3, ge=0, le=1, description="Detections below this are ignored.")
 
 
@@ -85,7 +89,10 @@ class _Stay:
         return float(np.linalg.norm(anchor - self.anchor)) > tolerance * max(self.height, 1.0)
 
     def same_vehicle(self, looks: np.ndarray, anchor: np.ndarray, config: IllegalParkingConfig) -> bool:
-        return not self.moved(anchor, config.move_tolerance) and similarity(looks, self.looks) >= config.min_similarity
+        return (
+            not self.moved(anchor, config.move_tolerance)
+            and similarity(looks, self.looks) >= config.min_similarity
+        )
 
     @property
     def confidence(self) -> float:
@@ -139,11 +146,19 @@ class IllegalParking:
         image = analysed.frame.image
         vehicles = analysed.detections.with_classes(self._classes)
         vehicles = vehicles[(vehicles.tracker_id >= 0) & (vehicles.confidence >= self._config.min_confidence)]
-        vehicles = vehicles[self._zone.contains(vehicles.anchors(), analysed.frame.width, analysed.frame.height)]
+        vehicles = vehicles[
+            self._zone.contains(vehicles.anchors(), analysed.frame.width, analysed.frame.height)
+        ]
         return [
-            _Sighting(int(vehicles.tracker_id[i]), label, vehicles.xyxy[i], anchor, float(vehicles.confidence[i]),
-                      thumbnail(image, vehicles.xyxy[i]))
-            for i, (label, anchor) in enumerate(zip(vehicles.labels(), vehicles.anchors()))
+            _Sighting(
+                int(vehicles.tracker_id[i]),
+                label,
+                vehicles.xyxy[i],
+                anchor,
+                float(vehicles.confidence[i]),
+                thumbnail(image, vehicles.xyxy[i]),
+            )
+            for i, (label, anchor) in enumerate(zip(vehicles.labels(), vehicles.anchors(), strict=True))
         ]
 
     def _stay_for(self, sighting: _Sighting, analysed: AnalysedFrame, present: set[int]) -> _Stay:
@@ -162,17 +177,26 @@ class IllegalParking:
     def _new_stay(self, sighting: _Sighting, analysed: AnalysedFrame) -> _Stay:
         box = sighting.box
         return _Stay(
-            label=sighting.label, anchor=sighting.anchor, height=float(box[3] - box[1]),
-            settled_at=analysed.frame.ts, last_seen=analysed.frame.ts, box=box,
-            arrival=self._snapshot("arrival", analysed, box), looks=sighting.looks, track_id=sighting.track_id,
+            label=sighting.label,
+            anchor=sighting.anchor,
+            height=float(box[3] - box[1]),
+            settled_at=analysed.frame.ts,
+            last_seen=analysed.frame.ts,
+            box=box,
+            arrival=self._snapshot("arrival", analysed, box),
+            looks=sighting.looks,
+            track_id=sighting.track_id,
             settled_frame=self._frame_index,
         )
 
     def _orphan_like(self, sighting: _Sighting, present: set[int]) -> int | None:
         """A stay whose track was lost, with the same vehicle at the spot where this new track appeared."""
         for track_id, stay in self._stays.items():
-            if (track_id not in present and stay.label == sighting.label
-                    and stay.same_vehicle(sighting.looks, sighting.anchor, self._config)):
+            if (
+                track_id not in present
+                and stay.label == sighting.label
+                and stay.same_vehicle(sighting.looks, sighting.anchor, self._config)
+            ):
                 return track_id
         return None
 
@@ -183,20 +207,31 @@ class IllegalParking:
                 return None  # pulling out, or another vehicle: it stops counting, and ends after the grace period
             fresh = self._new_stay(sighting, analysed)
             stay.anchor, stay.height, stay.settled_at, stay.arrival, stay.looks, stay.settled_frame = (
-                fresh.anchor, fresh.height, fresh.settled_at, fresh.arrival, fresh.looks, fresh.settled_frame)
+                fresh.anchor,
+                fresh.height,
+                fresh.settled_at,
+                fresh.arrival,
+                fresh.looks,
+                fresh.settled_frame,
+            )
             stay.confidence_sum, stay.samples = 0.0, 0
         stay.last_seen, stay.box = ts, sighting.box
         stay.confidence_sum += sighting.confidence
         stay.samples += 1
-        if (stay.episode is None and ts - stay.settled_at >= self._config.dwell_s
-                and stay.presence(self._frame_index) >= self._config.min_presence):
+        if (
+            stay.episode is None
+            and ts - stay.settled_at >= self._config.dwell_s
+            and stay.presence(self._frame_index) >= self._config.min_presence
+        ):
             stay.episode = str(uuid.uuid4())
             return self._start(stay, analysed)
         return None
 
     def _departures(self, ts: float, present: set[int], analysed: AnalysedFrame) -> list[Finding]:
         findings = []
-        for track_id in [t for t, s in self._stays.items() if t not in present and ts - s.last_seen > self._config.grace_s]:
+        for track_id in [
+            t for t, s in self._stays.items() if t not in present and ts - s.last_seen > self._config.grace_s
+        ]:
             stay = self._stays.pop(track_id)
             if stay.episode:
                 findings.append(self._end(stay, stay.last_seen, self._snapshot("left", analysed, stay.box)))
@@ -205,24 +240,40 @@ class IllegalParking:
     def _start(self, stay: _Stay, analysed: AnalysedFrame) -> Finding:
         frame = analysed.frame
         return Finding(
-            phase=Phase.start, type=self.type, zone_id=self.zone_id, episode=stay.episode or "",
-            started_at=stay.settled_at, observed_at=frame.ts, confidence=round(stay.confidence, 3),
+            phase=Phase.start,
+            type=self.type,
+            zone_id=self.zone_id,
+            episode=stay.episode or "",
+            started_at=stay.settled_at,
+            observed_at=frame.ts,
+            confidence=round(stay.confidence, 3),
             details=self._details(stay, frame.width, frame.height, frame.ts),
-            snapshots=(stay.arrival, self._snapshot("dwell", analysed, stay.box)), clip_at=frame.ts,
+            snapshots=(stay.arrival, self._snapshot("dwell", analysed, stay.box)),
+            clip_at=frame.ts,
         )
 
     def _end(self, stay: _Stay, left_at: float, snapshot: Snapshot | None) -> Finding:
         width, height = stay.arrival.frame.width, stay.arrival.frame.height
         return Finding(
-            phase=Phase.end, type=self.type, zone_id=self.zone_id, episode=stay.episode or "",
-            started_at=stay.settled_at, observed_at=left_at, ended_at=left_at, confidence=round(stay.confidence, 3),
-            details=self._details(stay, width, height, left_at), snapshots=(snapshot,) if snapshot else (),
+            phase=Phase.end,
+            type=self.type,
+            zone_id=self.zone_id,
+            episode=stay.episode or "",
+            started_at=stay.settled_at,
+            observed_at=left_at,
+            ended_at=left_at,
+            confidence=round(stay.confidence, 3),
+            details=self._details(stay, width, height, left_at),
+            snapshots=(snapshot,) if snapshot else (),
         )
 
     def _details(self, stay: _Stay, width: int, height: int, now: float) -> dict[str, object]:
         return {
-            "episode_id": stay.episode, "label": stay.label, "track_id": stay.track_id,
-            "dwell_s": round(now - stay.settled_at, 2), "dwell_threshold_s": self._config.dwell_s,
+            "episode_id": stay.episode,
+            "label": stay.label,
+            "track_id": stay.track_id,
+            "dwell_s": round(now - stay.settled_at, 2),
+            "dwell_threshold_s": self._config.dwell_s,
             "bbox": list(normalised_box(stay.box, width, height)),
         }
 

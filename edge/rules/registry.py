@@ -6,13 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge.analysis.zones import Zone
 from edge.config import CameraConfig
 from edge.rules.base import Rule
 from edge.rules.context import RuleContext
 from edge.rules.dust import Dust
 from edge.rules.illegal_building import IllegalBuilding
 from edge.rules.illegal_parking import IllegalParking
-from edge.zones import Zone
 
 
 def _parking(zone: Zone, config: Any, context: RuleContext) -> Rule:

@@ -19,10 +19,10 @@ from typing import Any, Literal
 import numpy as np
 
 from contract.event import EventType
+from edge.analysis.zones import Zone
 from edge.evaluation.labels import Expectation
 from edge.scenes import effects
 from edge.scenes.footage import CARS, HIGHWAY, VAN, Footage, Timed
-from edge.zones import Zone
 
 Polygon = list[tuple[float, float]]
 DAY_S = 86400.0

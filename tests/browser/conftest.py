@@ -28,8 +28,14 @@ from tests.support.rtsp import RtspServer
 from tests.support.stack import CentralProcess, EdgeProcess
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 
 StartEdge = Callable[..., EdgeProcess]
@@ -51,20 +57,24 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CentralProcess
 
 
 @pytest.fixture(scope="module")
-def start_edge(central: CentralProcess, tmp_path_factory: pytest.TempPathFactory,
-               model_path: Path) -> Iterator[StartEdge]:
+def start_edge(
+    central: CentralProcess, tmp_path_factory: pytest.TempPathFactory, model_path: Path
+) -> Iterator[StartEdge]:
     """``start_edge(device_id, cameras, streaming=[...], **config_sections)`` -> a running edge."""
     started: list[EdgeProcess] = []
 
-    def start(device_id: str, cameras: list[dict[str, Any]], *, streaming: list[str] | None = None,
-              **sections: Any) -> EdgeProcess:
+    def start(
+        device_id: str, cameras: list[dict[str, Any]], *, streaming: list[str] | None = None, **sections: Any
+    ) -> EdgeProcess:
         edge = EdgeProcess(tmp_path_factory.mktemp(device_id), central, device_id, cameras, **sections)
         started.append(edge)
         return edge.start(streaming=streaming)
 
     yield start
     exits = {edge.name: edge.stop() for edge in started}
-    failed = {name: code for name, code in exits.items() if code not in (0, None)}  # None: stopped by its test
+    failed = {
+        name: code for name, code in exits.items() if code not in (0, None)
+    }  # None: stopped by its test
     assert not failed, f"edges did not stop cleanly on SIGTERM: {failed}"
 
 

@@ -26,12 +26,28 @@ TIME_LAPSE_PARKING = {"dwell_s": 2, "grace_s": 2, "min_similarity": -1, "min_pre
 """A rainy time-lapse: short dwell, appearance and presence checks off."""
 
 
-def create_user(central: CentralProcess, username: str, password: str, role: str,
-                department: str | None = None) -> None:
+def create_user(
+    central: CentralProcess, username: str, password: str, role: str, department: str | None = None
+) -> None:
     extra = ["--department", department] if department else []
-    subprocess.run([str(BIN / "gridwatch-central"), "create-user", "--config", str(central.config_path),
-                    "--username", username, "--role", role, *extra],
-                   input=password + "\n", check=True, capture_output=True, text=True, timeout=60)
+    subprocess.run(
+        [
+            str(BIN / "gridwatch-central"),
+            "create-user",
+            "--config",
+            str(central.config_path),
+            "--username",
+            username,
+            "--role",
+            role,
+            *extra,
+        ],
+        input=password + "\n",
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 class EdgeRecording:
@@ -48,10 +64,18 @@ class EdgeRecording:
             "model": {"path": str(model)},
             "storage": {"dir": str(folder / "edge-state")},
             "evidence": {"pre_s": 2, "post_s": 2},
-            "cameras": [{"id": "parking-row", "name": "Site road parking row", "district": "chongchuan",
-                         "source": "unused", "analysis_fps": 5,
-                         "zones": [{"id": "row", "polygon": PARKED_ROW,
-                                    "rules": {"illegal_parking": TIME_LAPSE_PARKING}}]}],
+            "cameras": [
+                {
+                    "id": "parking-row",
+                    "name": "Site road parking row",
+                    "district": "chongchuan",
+                    "source": "unused",
+                    "analysis_fps": 5,
+                    "zones": [
+                        {"id": "row", "polygon": PARKED_ROW, "rules": {"illegal_parking": TIME_LAPSE_PARKING}}
+                    ],
+                }
+            ],
         }
         self.config_path = folder / "edge.yaml"
         self.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -64,16 +88,36 @@ class EdgeRecording:
         start_time = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                [str(BIN / "gridwatch-edge"), "analyze", "--config", str(self.config_path), "--camera", "parking-row",
-                 "--source", str(PARKING_ROW), "--events-out", str(self.events_out), "--publish",
-                 "--drain-timeout", "120", "--no-progress", "--start-time", start_time],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    str(BIN / "gridwatch-edge"),
+                    "analyze",
+                    "--config",
+                    str(self.config_path),
+                    "--camera",
+                    "parking-row",
+                    "--source",
+                    str(PARKING_ROW),
+                    "--events-out",
+                    str(self.events_out),
+                    "--publish",
+                    "--drain-timeout",
+                    "120",
+                    "--no-progress",
+                    "--start-time",
+                    start_time,
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait(self, timeout: float = 300) -> None:
         self.start()
         assert self._process is not None
         code = self._process.wait(timeout)
-        assert code == 0, f"analyze --publish exited {code}:\n{self.log_path.read_text(errors='replace')[-3000:]}"
+        assert code == 0, (
+            f"analyze --publish exited {code}:\n{self.log_path.read_text(errors='replace')[-3000:]}"
+        )
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -107,7 +151,10 @@ def no_horizontal_scroll(page: Page) -> dict[str, Any]:
 
 
 def video_state(page: Page, selector: str = "video.clip") -> dict[str, Any]:
-    result: dict[str, Any] = page.eval_on_selector(selector, """(v) => ({
+    result: dict[str, Any] = page.eval_on_selector(
+        selector,
+        """(v) => ({
         currentTime: v.currentTime, duration: v.duration, readyState: v.readyState, paused: v.paused,
-        error: v.error ? v.error.code : null, width: v.videoWidth})""")
+        error: v.error ? v.error.code : null, width: v.videoWidth})""",
+    )
     return result

@@ -51,8 +51,9 @@ def accounts(central: CentralProcess) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def recording(central: CentralProcess, tmp_path_factory: pytest.TempPathFactory,
-              model_path: Path, shared_media: Path) -> Iterator[EdgeRecording]:
+def recording(
+    central: CentralProcess, tmp_path_factory: pytest.TempPathFactory, model_path: Path, shared_media: Path
+) -> Iterator[EdgeRecording]:
     run = EdgeRecording(central, tmp_path_factory.mktemp("recording"), model_path)
     yield run
     run.stop()
@@ -108,8 +109,9 @@ def act(page: Page, action: str, comment: str | None = None, **selects: str) -> 
     page.wait_for_selector(f"#history li[data-action={action}]")
 
 
-def test_login_refuses_a_wrong_password_and_accepts_the_right_one(new_page: Any, central: CentralProcess,
-                                                                  accounts: dict[str, str]) -> None:
+def test_login_refuses_a_wrong_password_and_accepts_the_right_one(
+    new_page: Any, central: CentralProcess, accounts: dict[str, str]
+) -> None:
     page: Page = new_page()
     page.goto(f"{central.base_url}/")
     page.fill("#login-form input[name=username]", "ops")
@@ -130,8 +132,12 @@ def test_login_refuses_a_wrong_password_and_accepts_the_right_one(new_page: Any,
 
 
 def test_a_ticket_from_the_edge_appears_without_reload_and_its_evidence_shows_and_plays(
-        new_page: Any, central: CentralProcess, accounts: dict[str, str], recording: EdgeRecording,
-        artifacts: Path) -> None:
+    new_page: Any,
+    central: CentralProcess,
+    accounts: dict[str, str],
+    recording: EdgeRecording,
+    artifacts: Path,
+) -> None:
     page: Page = log_in_as(new_page(), central, "ops")
     page.wait_for_selector("#queue .empty")
     page.evaluate("window.__sameDocument = true")
@@ -146,26 +152,40 @@ def test_a_ticket_from_the_edge_appears_without_reload_and_its_evidence_shows_an
 
     row.click()
     page.wait_for_selector("#evidence img")
-    wait_until(lambda: page.evaluate("""() => [...document.querySelectorAll('#evidence img')]
-        .every((img) => img.complete && img.naturalWidth > 0)"""), 15, "the snapshots to load")
+    wait_until(
+        lambda: page.evaluate("""() => [...document.querySelectorAll('#evidence img')]
+        .every((img) => img.complete && img.naturalWidth > 0)"""),
+        15,
+        "the snapshots to load",
+    )
     sources = page.eval_on_selector_all("#evidence img", "(images) => images.map((img) => img.src)")
     assert sources, "the ticket shows snapshots"
     assert httpx.get(sources[0], timeout=10).status_code == 401, "evidence without a login must be refused"
 
     wait_until(lambda: video_state(page)["readyState"] >= 1, 15, "the clip's metadata")
     page.eval_on_selector("video.clip", "(v) => v.play()")
-    wait_until(lambda: video_state(page)["currentTime"] > 1.0, 15, f"the clip to play past 1 s: {video_state(page)}")
+    wait_until(
+        lambda: video_state(page)["currentTime"] > 1.0, 15, f"the clip to play past 1 s: {video_state(page)}"
+    )
     page.eval_on_selector("video.clip", "(v) => { v.pause(); v.currentTime = 0.4; }")
-    wait_until(lambda: abs(video_state(page)["currentTime"] - 0.4) < 0.05 and video_state(page)["readyState"] >= 2,
-               10, f"the clip to seek to 0.4 s: {video_state(page)}")
-    assert video_state(page)["error"] is None and video_state(page)["width"] > 0
+    wait_until(
+        lambda: abs(video_state(page)["currentTime"] - 0.4) < 0.05 and video_state(page)["readyState"] >= 2,
+        10,
+        f"the clip to seek to 0.4 s: {video_state(page)}",
+    )
+    assert video_state(page)["error"] is None
+    assert video_state(page)["width"] > 0
     page.wait_for_timeout(300)
     page.screenshot(path=artifacts / "ticket.png", full_page=True)
 
 
 def test_a_dispatched_ticket_is_resolved_by_its_department_and_the_audit_shows_it(
-        new_page: Any, central: CentralProcess, accounts: dict[str, str], recording: EdgeRecording,
-        artifacts: Path) -> None:
+    new_page: Any,
+    central: CentralProcess,
+    accounts: dict[str, str],
+    recording: EdgeRecording,
+    artifacts: Path,
+) -> None:
     ticket = edge_ticket(central, recording)
     operator: Page = log_in_as(new_page(), central, "ops")
     operator.goto(f"{central.base_url}/console/#/tickets/{ticket['id']}")
@@ -192,8 +212,12 @@ def test_a_dispatched_ticket_is_resolved_by_its_department_and_the_audit_shows_i
 
 
 def test_a_department_account_cannot_see_another_departments_tickets(
-        new_page: Any, central: CentralProcess, accounts: dict[str, str], recording: EdgeRecording,
-        artifacts: Path) -> None:
+    new_page: Any,
+    central: CentralProcess,
+    accounts: dict[str, str],
+    recording: EdgeRecording,
+    artifacts: Path,
+) -> None:
     ticket = edge_ticket(central, recording)
     assert ticket["department"] == "cg-chongchuan"
     page: Page = log_in_as(new_page(), central, "gangzha-desk")
@@ -216,26 +240,36 @@ def test_a_department_account_cannot_see_another_departments_tickets(
     own.wait_for_selector(f"#queue a[data-ticket-id='{ticket['id']}']")
 
 
-def test_overdue_tickets_are_marked_and_can_be_filtered(new_page: Any, central: CentralProcess,
-                                                       accounts: dict[str, str], artifacts: Path) -> None:
+def test_overdue_tickets_are_marked_and_can_be_filtered(
+    new_page: Any, central: CentralProcess, accounts: dict[str, str], artifacts: Path
+) -> None:
     """A dispatched ticket past its sign-for deadline (moved into the past in the database: the
     served process runs on the real clock) is marked in the queue and found by the overdue filter."""
     late = publish_event(central, camera_id="gate-cam", district="gangzha")
     page: Page = log_in_as(new_page(), central, "ops")
     row = page.locator(f"#queue a[data-ticket-id='{late}']")
     row.wait_for(timeout=20_000)
-    assert httpx.post(f"{central.base_url}/api/v1/tickets/{late}/actions", json={"action": "dispatch"},
-                      headers={"Authorization": f"Bearer {central.tokens['admin']}"}).status_code == 200
+    assert (
+        httpx.post(
+            f"{central.base_url}/api/v1/tickets/{late}/actions",
+            json={"action": "dispatch"},
+            headers={"Authorization": f"Bearer {central.tokens['admin']}"},
+        ).status_code
+        == 200
+    )
     engine = sa.create_engine(f"sqlite:///{central.folder / 'central-data' / 'central.db'}")
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text("UPDATE tickets SET sign_by = :past WHERE id = :id"),
-                               {"past": (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None), "id": late})
+            connection.execute(
+                sa.text("UPDATE tickets SET sign_by = :past WHERE id = :id"),
+                {"past": (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None), "id": late},
+            )
     finally:
         engine.dispose()
     page.reload()
     row.wait_for()
-    assert "is-overdue" in (row.get_attribute("class") or "") and "Overdue" in row.inner_text()
+    assert "is-overdue" in (row.get_attribute("class") or "")
+    assert "Overdue" in row.inner_text()
     page.check("#filters input[name=overdue]")
     page.wait_for_url("**overdue=true**")
     page.wait_for_selector(f"#queue a[data-ticket-id='{late}']")
@@ -244,7 +278,8 @@ def test_overdue_tickets_are_marked_and_can_be_filtered(new_page: Any, central: 
 
 
 def test_rejecting_a_false_alarm_keeps_the_reason_and_cause_as_its_review_label(
-        new_page: Any, central: CentralProcess, accounts: dict[str, str], artifacts: Path) -> None:
+    new_page: Any, central: CentralProcess, accounts: dict[str, str], artifacts: Path
+) -> None:
     ticket_id = publish_event(central, camera_id="shadow-cam", district="chongchuan")
     page: Page = log_in_as(new_page(), central, "ops")
     page.goto(f"{central.base_url}/console/#/tickets/{ticket_id}")
@@ -258,21 +293,36 @@ def test_rejecting_a_false_alarm_keeps_the_reason_and_cause_as_its_review_label(
     page.screenshot(path=artifacts / "rejected.png", full_page=True)
     label = central.get(f"/api/v1/tickets/{ticket_id}/reviews").json()[-1]
     assert (label["verdict"], label["cause"], label["comment"]) == (
-        "false_alarm", "wrong_object", "A shadow on the kerb, no vehicle.")
+        "false_alarm",
+        "wrong_object",
+        "A shadow on the kerb, no vehicle.",
+    )
 
 
-def test_phone_width_layout_has_no_horizontal_scroll(browser: Browser, central: CentralProcess,
-                                                     accounts: dict[str, str], recording: EdgeRecording,
-                                                     artifacts: Path) -> None:
+def test_phone_width_layout_has_no_horizontal_scroll(
+    browser: Browser,
+    central: CentralProcess,
+    accounts: dict[str, str],
+    recording: EdgeRecording,
+    artifacts: Path,
+) -> None:
     ticket = edge_ticket(central, recording)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
-                                  has_touch=True, device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        locale="zh-CN",
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
     try:
         page = log_in_as(context.new_page(), central, "ops")
         assert page.inner_text("#top").count("工单") >= 1, "a zh-CN browser gets Chinese labels"
-        views = {"queue": ("#/tickets", "#queue a[data-ticket-id]"),
-                 "ticket": (f"#/tickets/{ticket['id']}", "#evidence img"),
-                 "cameras": ("#/cameras", "#cameras"), "devices": ("#/devices", "#devices")}
+        views = {
+            "queue": ("#/tickets", "#queue a[data-ticket-id]"),
+            "ticket": (f"#/tickets/{ticket['id']}", "#evidence img"),
+            "cameras": ("#/cameras", "#cameras"),
+            "devices": ("#/devices", "#devices"),
+        }
         for name, (hash_, ready) in views.items():
             page.goto(f"{central.base_url}/console/{hash_}")
             page.wait_for_selector(ready)
@@ -285,22 +335,32 @@ def test_phone_width_layout_has_no_horizontal_scroll(browser: Browser, central: 
 
 
 def test_cameras_and_devices_show_edge_health_and_open_live_view(
-        new_page: Any, central: CentralProcess, accounts: dict[str, str], rtsp_camera: RtspServer,
-        start_edge: StartEdge, artifacts: Path) -> None:
-    start_edge("console-box", [camera("parking-cam", rtsp_camera.url("parking"), name="Parking row (RTSP)")],
-               streaming=["parking-cam"])
+    new_page: Any,
+    central: CentralProcess,
+    accounts: dict[str, str],
+    rtsp_camera: RtspServer,
+    start_edge: StartEdge,
+    artifacts: Path,
+) -> None:
+    start_edge(
+        "console-box",
+        [camera("parking-cam", rtsp_camera.url("parking"), name="Parking row (RTSP)")],
+        streaming=["parking-cam"],
+    )
     page: Page = log_in_as(new_page(), central, "ops")
     page.goto(f"{central.base_url}/console/#/cameras")
     card = page.locator("article.camera[data-camera-id=parking-cam]")
     card.wait_for()
     wait_until(lambda: "Online" in card.inner_text(), 40, "the camera card to show it streaming")
-    assert "console-box" in page.inner_text("#cameras") and "Chongchuan" in page.inner_text("#cameras")
+    assert "console-box" in page.inner_text("#cameras")
+    assert "Chongchuan" in page.inner_text("#cameras")
     page.screenshot(path=artifacts / "cameras.png", full_page=True)
 
     page.goto(f"{central.base_url}/console/#/devices")
     row = page.locator("#devices [data-device-id=console-box]")
     row.wait_for()
-    assert "Online" in row.inner_text() and "1 of 1 cameras streaming" in row.inner_text()
+    assert "Online" in row.inner_text()
+    assert "1 of 1 cameras streaming" in row.inner_text()
     page.screenshot(path=artifacts / "devices.png")
 
     page.goto(f"{central.base_url}/console/#/cameras")
@@ -321,5 +381,7 @@ def test_cameras_and_devices_show_edge_health_and_open_live_view(
     page.wait_for_timeout(500)
     page.screenshot(path=artifacts / "live.png")
     page.click("#live-close")
-    page.locator("#live-dialog").wait_for(state="detached", timeout=10_000)  # removed on its "close" event, a task later
+    page.locator("#live-dialog").wait_for(
+        state="detached", timeout=10_000
+    )  # removed on its "close" event, a task later
     assert page.locator("#live-dialog").count() == 0

@@ -41,9 +41,16 @@ def reported(central: CentralProcess) -> CentralProcess:
     topics = Topics(central.prefix)
     try:
         for device_id, storage in DISKS.items():
-            status = DeviceStatus(state=DeviceState.online, device_id=device_id, version="0.1.0",
-                                  sent_at=datetime.now(UTC), storage=storage)
-            payload = status.to_json() if storage else status.model_dump_json(by_alias=True, exclude={"storage"})
+            status = DeviceStatus(
+                state=DeviceState.online,
+                device_id=device_id,
+                version="0.1.0",
+                sent_at=datetime.now(UTC),
+                storage=storage,
+            )
+            payload = (
+                status.to_json() if storage else status.model_dump_json(by_alias=True, exclude={"storage"})
+            )
             publisher.publish(topics.status(device_id), payload, qos=1).wait_for_publish(10)
         publisher.publish(topics.status("older-box"), '{"state":"offline"}', qos=1).wait_for_publish(10)
     finally:
@@ -73,8 +80,9 @@ def open_devices(page: Page, central: CentralProcess) -> list[str]:
     return errors
 
 
-def test_devices_view_shows_the_disk_state_and_free_space(new_page: Callable[[], Page], reported: CentralProcess,
-                                                          artifacts: Path) -> None:
+def test_devices_view_shows_the_disk_state_and_free_space(
+    new_page: Callable[[], Page], reported: CentralProcess, artifacts: Path
+) -> None:
     page = new_page()
     errors = open_devices(page, reported)
     full = page.locator("#devices [data-device-id=full-box] .storage-full")
@@ -88,26 +96,35 @@ def test_devices_view_shows_the_disk_state_and_free_space(new_page: Callable[[],
 
     def look(selector: str) -> tuple[str, str]:
         colours: tuple[str, str] = page.eval_on_selector(
-            selector, "(e) => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+            selector, "(e) => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]"
+        )
         return colours
 
-    assert look(".storage-full") == look("[data-device-id=older-box] .device-offline"), \
+    assert look(".storage-full") == look("[data-device-id=older-box] .device-offline"), (
         "a full disk is highlighted as an offline device is"
+    )
     assert look(".storage-ok") == look("[data-device-id=roomy-box] .device-online")
     page.screenshot(path=artifacts / "devices.png")
     assert errors == []
 
 
-def test_devices_view_with_disks_fits_a_phone_in_chinese(browser: Browser, reported: CentralProcess,
-                                                         artifacts: Path) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
-                                  has_touch=True, device_scale_factor=2)
+def test_devices_view_with_disks_fits_a_phone_in_chinese(
+    browser: Browser, reported: CentralProcess, artifacts: Path
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        locale="zh-CN",
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
     try:
         page = context.new_page()
         errors = open_devices(page, reported)
         disk = page.locator("#devices [data-device-id=full-box] .cell").last
         assert disk.get_attribute("data-label") == "磁盘"
-        assert "已满" in disk.inner_text() and "剩余 12 MB" in disk.inner_text()
+        assert "已满" in disk.inner_text()
+        assert "剩余 12 MB" in disk.inner_text()
         widths = no_horizontal_scroll(page)
         page.screenshot(path=artifacts / "phone-devices.png", full_page=True)
         assert widths["scrollWidth"] <= widths["clientWidth"], f"the devices view scrolls sideways: {widths}"
@@ -116,13 +133,20 @@ def test_devices_view_with_disks_fits_a_phone_in_chinese(browser: Browser, repor
         context.close()
 
 
-def test_a_real_edge_that_cannot_keep_its_floor_free_shows_full(new_page: Callable[[], Page],
-                                                                 reported: CentralProcess, start_edge: StartEdge,
-                                                                 tmp_path: Path, artifacts: Path) -> None:
+def test_a_real_edge_that_cannot_keep_its_floor_free_shows_full(
+    new_page: Callable[[], Page],
+    reported: CentralProcess,
+    start_edge: StartEdge,
+    tmp_path: Path,
+    artifacts: Path,
+) -> None:
     """A floor above the disk's size: no evidence fits, so the edge reports its disk full (its camera
     need not stream for that)."""
-    start_edge("cramped-box", [camera("cramped-cam", "rtsp://127.0.0.1:9/nothing")],
-               storage={"dir": str(tmp_path / "state"), "min_free_mb": 10**12})
+    start_edge(
+        "cramped-box",
+        [camera("cramped-cam", "rtsp://127.0.0.1:9/nothing")],
+        storage={"dir": str(tmp_path / "state"), "min_free_mb": 10**12},
+    )
 
     def disk() -> dict[str, int | str] | None:
         devices = {d["device_id"]: d for d in reported.get("/api/v1/devices").json()}
@@ -130,7 +154,8 @@ def test_a_real_edge_that_cannot_keep_its_floor_free_shows_full(new_page: Callab
         return storage
 
     storage = wait_until(disk, 20, "the edge's status to carry its disk")
-    assert storage["state"] == "full" and int(storage["free_bytes"]) > 0, storage
+    assert storage["state"] == "full", storage
+    assert int(storage["free_bytes"]) > 0, storage
     page = new_page()
     open_devices(page, reported)
     badge = page.locator("#devices [data-device-id=cramped-box] .storage-full")

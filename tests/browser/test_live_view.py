@@ -8,10 +8,11 @@ RTSP server does not exist, and is frozen and then stopped by one test. Another 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -46,14 +47,18 @@ STATS_JS = """async () => {
 
 
 @pytest.fixture(scope="module")
-def edges(central: CentralProcess, rtsp_camera: RtspServer, start_edge: StartEdge) -> Iterator[dict[str, EdgeProcess]]:
-    live = start_edge("live-box", [camera("highway", rtsp_camera.url("highway")),
-                                   camera("parking", rtsp_camera.url("parking"))],
-                      streaming=["highway", "parking"],
-                      live={"max_viewers": MAX_VIEWERS, "peer_timeout_s": PEER_TIMEOUT_S})
+def edges(
+    central: CentralProcess, rtsp_camera: RtspServer, start_edge: StartEdge
+) -> dict[str, EdgeProcess]:
+    live = start_edge(
+        "live-box",
+        [camera("highway", rtsp_camera.url("highway")), camera("parking", rtsp_camera.url("parking"))],
+        streaming=["highway", "parking"],
+        live={"max_viewers": MAX_VIEWERS, "peer_timeout_s": PEER_TIMEOUT_S},
+    )
     dead_source = f"rtsp://127.0.0.1:{free_port()}/nothing-listens-here"
     spare = start_edge("spare-box", [camera("gate", dead_source)])
-    yield {"live": live, "spare": spare}
+    return {"live": live, "spare": spare}
 
 
 def open_live(page: Page, central: CentralProcess, camera_id: str, token: str = "operator") -> Page:
@@ -92,10 +97,8 @@ def shown_error(page: Page, timeout: float = 15.0) -> str:
 
 def crash(page: Page) -> None:
     """Kill the tab's renderer: no pagehide, no DTLS alert, its packets just stop."""
-    try:
+    with contextlib.suppress(PlaywrightError):  # the navigation dies with the renderer
         page.goto("chrome://crash", timeout=5000)
-    except PlaywrightError:
-        pass  # the navigation dies with the renderer
 
 
 def closed(edge: EdgeProcess, session_id: str) -> dict[str, Any] | None:
@@ -106,8 +109,9 @@ def record(artifacts: Path, name: str, data: dict[str, Any]) -> None:
     (artifacts / f"{name}.json").write_text(json.dumps(data, indent=2))
 
 
-def test_live_view_shows_the_camera_within_seconds(central: CentralProcess, edges: dict[str, EdgeProcess],
-                                                   new_page: Callable[[], Page], artifacts: Path) -> None:
+def test_live_view_shows_the_camera_within_seconds(
+    central: CentralProcess, edges: dict[str, EdgeProcess], new_page: Callable[[], Page], artifacts: Path
+) -> None:
     page = open_live(new_page(), central, "highway")
     played = wait_playing(page)
     assert (played["width"], played["height"], played["mode"]) == (640, 360, "passthrough")
@@ -118,8 +122,9 @@ def test_live_view_shows_the_camera_within_seconds(central: CentralProcess, edge
     record(artifacts, "first-frame", {"camera": "highway", **played})
 
 
-def test_two_viewers_play_and_closing_one_leaves_the_other(central: CentralProcess, edges: dict[str, EdgeProcess],
-                                                            new_page: Callable[[], Page], artifacts: Path) -> None:
+def test_two_viewers_play_and_closing_one_leaves_the_other(
+    central: CentralProcess, edges: dict[str, EdgeProcess], new_page: Callable[[], Page], artifacts: Path
+) -> None:
     edge = edges["live"]
     sources_before = len([r for r in edge.events("live source started") if r["camera"] == "highway"])
     first, second = open_live(new_page(), central, "highway"), open_live(new_page(), central, "highway")
@@ -140,15 +145,24 @@ def test_two_viewers_play_and_closing_one_leaves_the_other(central: CentralProce
 
     started = time.monotonic()
     crash(second)  # a tab that vanishes without a word
-    record_second = wait_until(lambda: closed(edge, ids[1]), PEER_TIMEOUT_S + 6, "the edge to drop the crashed viewer")
+    record_second = wait_until(
+        lambda: closed(edge, ids[1]), PEER_TIMEOUT_S + 6, "the edge to drop the crashed viewer"
+    )
     second_closed_s = time.monotonic() - started
     assert "no report from the browser" in record_second["reason"] or "connection" in record_second["reason"]
-    record(artifacts, "teardown", {"closed_tab": {"after_s": round(first_closed_s, 2), **record_first},
-                                   "crashed_tab": {"after_s": round(second_closed_s, 2), **record_second}})
+    record(
+        artifacts,
+        "teardown",
+        {
+            "closed_tab": {"after_s": round(first_closed_s, 2), **record_first},
+            "crashed_tab": {"after_s": round(second_closed_s, 2), **record_second},
+        },
+    )
 
 
-def test_the_stop_button_ends_the_session_on_the_edge(central: CentralProcess, edges: dict[str, EdgeProcess],
-                                                      new_page: Callable[[], Page]) -> None:
+def test_the_stop_button_ends_the_session_on_the_edge(
+    central: CentralProcess, edges: dict[str, EdgeProcess], new_page: Callable[[], Page]
+) -> None:
     page = open_live(new_page(), central, "highway")
     session = wait_playing(page)["sessionId"]
     with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
@@ -159,8 +173,9 @@ def test_the_stop_button_ends_the_session_on_the_edge(central: CentralProcess, e
     assert page.locator("#status").inner_text() == "stopped"
 
 
-def test_a_stream_with_b_frames_is_re_encoded(central: CentralProcess, edges: dict[str, EdgeProcess],
-                                              new_page: Callable[[], Page], artifacts: Path) -> None:
+def test_a_stream_with_b_frames_is_re_encoded(
+    central: CentralProcess, edges: dict[str, EdgeProcess], new_page: Callable[[], Page], artifacts: Path
+) -> None:
     page = open_live(new_page(), central, "parking")
     played = wait_playing(page)
     assert (played["width"], played["height"], played["mode"]) == (576, 320, "reencode")
@@ -169,8 +184,9 @@ def test_a_stream_with_b_frames_is_re_encoded(central: CentralProcess, edges: di
     record(artifacts, "first-frame", {"camera": "parking", **played})
 
 
-def test_viewer_limit_gives_a_clear_message(central: CentralProcess, edges: dict[str, EdgeProcess],
-                                            new_page: Callable[[], Page], artifacts: Path) -> None:
+def test_viewer_limit_gives_a_clear_message(
+    central: CentralProcess, edges: dict[str, EdgeProcess], new_page: Callable[[], Page], artifacts: Path
+) -> None:
     edge = edges["live"]
     wait_until(lambda: _open_viewers(edge) == 0, PEER_TIMEOUT_S + 6, "earlier viewers to be gone")
     pages = [open_live(new_page(), central, "highway") for _ in range(MAX_VIEWERS)]
@@ -178,32 +194,39 @@ def test_viewer_limit_gives_a_clear_message(central: CentralProcess, edges: dict
         wait_playing(page)
     extra = open_live(new_page(), central, "highway")
     message = shown_error(extra)
-    assert message == (f"highway: this box already serves {MAX_VIEWERS} live viewer(s), its limit "
-                       f"(live.max_viewers = {MAX_VIEWERS}); try again later")
+    assert message == (
+        f"highway: this box already serves {MAX_VIEWERS} live viewer(s), its limit "
+        f"(live.max_viewers = {MAX_VIEWERS}); try again later"
+    )
     extra.screenshot(path=artifacts / "viewer-limit.png")
     assert_advancing(pages[0], 1.0)
 
 
-def test_a_dead_camera_shows_its_message(central: CentralProcess, edges: dict[str, EdgeProcess],
-                                         new_page: Callable[[], Page], artifacts: Path) -> None:
+def test_a_dead_camera_shows_its_message(
+    central: CentralProcess, edges: dict[str, EdgeProcess], new_page: Callable[[], Page], artifacts: Path
+) -> None:
     page = open_live(new_page(), central, "gate")
     message = shown_error(page)
     assert message.startswith("gate: camera 'gate' is not streaming (state: "), message
     page.screenshot(path=artifacts / "dead-camera.png")
 
 
-def test_an_unknown_camera_shows_its_message(central: CentralProcess, edges: dict[str, EdgeProcess],
-                                             new_page: Callable[[], Page]) -> None:
+def test_an_unknown_camera_shows_its_message(
+    central: CentralProcess, edges: dict[str, EdgeProcess], new_page: Callable[[], Page]
+) -> None:
     message = shown_error(open_live(new_page(), central, "no-such-camera"))
     assert message == "no-such-camera: no camera 'no-such-camera' has been reported by a device"
 
 
-def test_snapshot_of_a_streaming_camera_and_of_a_dead_one(central: CentralProcess, edges: dict[str, EdgeProcess],
-                                                          artifacts: Path) -> None:
+def test_snapshot_of_a_streaming_camera_and_of_a_dead_one(
+    central: CentralProcess, edges: dict[str, EdgeProcess], artifacts: Path
+) -> None:
     response = central.get("/api/v1/cameras/highway/snapshot", token="operator")
-    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
     image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
-    assert image is not None and image.shape == (360, 640, 3)
+    assert image is not None
+    assert image.shape == (360, 640, 3)
     (artifacts / "snapshot.jpg").write_bytes(response.content)
     dead = central.get("/api/v1/cameras/gate/snapshot", token="operator")
     assert dead.status_code == 503
@@ -211,8 +234,9 @@ def test_snapshot_of_a_streaming_camera_and_of_a_dead_one(central: CentralProces
     assert central.get("/api/v1/cameras/highway/snapshot", token="cg-chongchuan").status_code == 403
 
 
-def test_an_offline_device_shows_its_message_without_hanging(central: CentralProcess, edges: dict[str, EdgeProcess],
-                                                             new_page: Callable[[], Page], artifacts: Path) -> None:
+def test_an_offline_device_shows_its_message_without_hanging(
+    central: CentralProcess, edges: dict[str, EdgeProcess], new_page: Callable[[], Page], artifacts: Path
+) -> None:
     spare = edges["spare"]
     spare.signal(signal.SIGSTOP)  # hung: the broker and the registry still think it is online
     try:
@@ -221,11 +245,14 @@ def test_an_offline_device_shows_its_message_without_hanging(central: CentralPro
         waited = time.monotonic() - started
     finally:
         spare.signal(signal.SIGCONT)
-    assert message == ("gate: device 'spare-box' did not answer 'webrtc_offer' within 3 s; "
-                       "it is offline or unreachable"), message
+    assert message == (
+        "gate: device 'spare-box' did not answer 'webrtc_offer' within 3 s; it is offline or unreachable"
+    ), message
     assert waited < 10
     assert spare.stop() == 0, spare.log_tail()  # a clean stop publishes the offline status
-    wait_until(lambda: central.device_state("spare-box") == "offline", 15, "the registry to mark spare-box offline")
+    wait_until(
+        lambda: central.device_state("spare-box") == "offline", 15, "the registry to mark spare-box offline"
+    )
     page = open_live(new_page(), central, "gate")
     message = shown_error(page, timeout=5)
     assert message == "gate: device 'spare-box' is offline, so camera 'gate' cannot be shown live"
@@ -233,7 +260,8 @@ def test_an_offline_device_shows_its_message_without_hanging(central: CentralPro
 
 
 def test_the_page_says_when_the_camera_dies_mid_view_and_plays_again_when_it_returns(
-        central: CentralProcess, start_edge: StartEdge, new_page: Callable[[], Page], artifacts: Path) -> None:
+    central: CentralProcess, start_edge: StartEdge, new_page: Callable[[], Page], artifacts: Path
+) -> None:
     """The edge keeps the session while it reconnects to the camera; only the frames stop."""
     with RtspServer({"dying": HIGHWAY}) as server:
         start_edge("dying-box", [camera("dying", server.url("dying"))], streaming=["dying"])
@@ -242,7 +270,8 @@ def test_the_page_says_when_the_camera_dies_mid_view_and_plays_again_when_it_ret
         server.stop()
         message = shown_error(page)
         assert message.startswith("the camera stopped sending video"), message
-        assert stats(page)["stalled"] and not stats(page)["error"]
+        assert stats(page)["stalled"]
+        assert not stats(page)["error"]
         page.screenshot(path=artifacts / "camera-died.png")
         server.start()
         back = wait_until(lambda: not stats(page)["stalled"] and stats(page), 45, "the video to come back")

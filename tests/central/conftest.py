@@ -62,8 +62,12 @@ def central_config(database_url: str, tmp_path: Path, **overrides: Any) -> Centr
     unique = uuid.uuid4().hex[:10]
     data["database"] = {"url": database_url}
     data["data_dir"] = str(tmp_path / "central")
-    data["mqtt"] = {**data["mqtt"], "group": f"test-{unique}", "client_id": f"central-test-{unique}",
-                    "session_expiry_s": 0}
+    data["mqtt"] = {
+        **data["mqtt"],
+        "group": f"test-{unique}",
+        "client_id": f"central-test-{unique}",
+        "session_expiry_s": 0,
+    }
     for dotted, value in overrides.items():
         target = data
         *parents, leaf = dotted.split(".")
@@ -112,8 +116,10 @@ TOKEN_HOLDERS = {
 def tokens(services: Services) -> dict[str, str]:
     """One token per holder above, named after its holder (the name shows up in audit entries)."""
     with services.sessions.begin() as session:
-        return {name: create_token(session, services.clock, role, name, department)
-                for name, (role, department) in TOKEN_HOLDERS.items()}
+        return {
+            name: create_token(session, services.clock, role, name, department)
+            for name, (role, department) in TOKEN_HOLDERS.items()
+        }
 
 
 def bearer(token: str) -> dict[str, str]:

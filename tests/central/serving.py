@@ -41,19 +41,34 @@ def serve(database_url: str, folder: Path, device_id: str = "box-1") -> Iterator
     """
     unique = uuid.uuid4().hex[:8]
     config = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    config["mqtt"].update({"topic_prefix": f"t-{unique}/gridwatch/v1", "group": f"g-{unique}",
-                           "client_id": f"central-{unique}", "session_expiry_s": 0})
+    config["mqtt"].update(
+        {
+            "topic_prefix": f"t-{unique}/gridwatch/v1",
+            "group": f"g-{unique}",
+            "client_id": f"central-{unique}",
+            "session_expiry_s": 0,
+        }
+    )
     config["http"]["port"] = 1  # overridden by --port below
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "central.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     common = ["--config", str(path), "--db", database_url, "--data-dir", str(folder / "data")]
-    tokens = {role: subprocess.run([str(CENTRAL), "create-token", "--role", role, "--name", name, *common],
-                                   check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-              for role, name in (("admin", "admin"), ("device", device_id))}
+    tokens = {
+        role: subprocess.run(
+            [str(CENTRAL), "create-token", "--role", role, "--name", name, *common],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+        for role, name in (("admin", "admin"), ("device", device_id))
+    }
     port = free_port()
-    process = subprocess.Popen([str(CENTRAL), "serve", *common, "--port", str(port)], stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [str(CENTRAL), "serve", *common, "--port", str(port)], stderr=subprocess.PIPE, text=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         if not wait_until(lambda: _subscribed(base), 30):

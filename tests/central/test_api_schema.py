@@ -40,5 +40,7 @@ schema = schemathesis.openapi.from_dict(_openapi())
 
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-def test_no_input_causes_a_server_error(case: OpenApiCase, client: TestClient, tokens: dict[str, str]) -> None:
+def test_no_input_causes_a_server_error(
+    case: OpenApiCase, client: TestClient, tokens: dict[str, str]
+) -> None:
     case.call_and_validate(app=client.app, headers=bearer(tokens["admin"]), checks=[not_a_server_error])

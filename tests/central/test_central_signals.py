@@ -26,8 +26,9 @@ def test_sigterm_ends_a_clean_shutdown_with_status_0(tmp_path: Path) -> None:
     wait_until(lambda: not central.running, 30, f"central to exit\n{central.log_tail()}")
 
     assert central.stop() == 0, central.log_tail()
-    assert any(str(r.get("event")).startswith("Finished server process") for r in central.records()), \
+    assert any(str(r.get("event")).startswith("Finished server process") for r in central.records()), (
         "uvicorn did not shut down gracefully"
+    )
 
 
 @pytest.mark.parametrize("attempt", range(3))

@@ -27,11 +27,24 @@ def create_token(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, s
     return code, lines[-1] if lines else ""
 
 
-def test_create_token_prints_a_working_token_on_its_last_line(database_url: str,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, token = create_token(capsys, "--db", database_url, "--role", "department", "--department",
-                               "cg-gangzha", "--name", "Gangzha desk", "--config", "central.example.yaml")
-    assert code == 0 and token.startswith("gw_")
+def test_create_token_prints_a_working_token_on_its_last_line(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, token = create_token(
+        capsys,
+        "--db",
+        database_url,
+        "--role",
+        "department",
+        "--department",
+        "cg-gangzha",
+        "--name",
+        "Gangzha desk",
+        "--config",
+        "central.example.yaml",
+    )
+    assert code == 0
+    assert token.startswith("gw_")
     engine = make_engine(database_url)
     try:
         with session_factory(engine)() as session:
@@ -39,16 +52,27 @@ def test_create_token_prints_a_working_token_on_its_last_line(database_url: str,
     finally:
         engine.dispose()
     assert principal is not None
-    assert (principal.name, principal.role, principal.department) == ("Gangzha desk", Role.department, "cg-gangzha")
+    assert (principal.name, principal.role, principal.department) == (
+        "Gangzha desk",
+        Role.department,
+        "cg-gangzha",
+    )
 
 
-@pytest.mark.parametrize("args", [["--role", "department"], ["--role", "admin", "--department", "cg-gangzha"],
-                                  ["--role", "department", "--department", "nobody", "--config",
-                                   "central.example.yaml"]])
-def test_create_token_refuses_a_department_that_does_not_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--role", "department"],
+        ["--role", "admin", "--department", "cg-gangzha"],
+        ["--role", "department", "--department", "nobody", "--config", "central.example.yaml"],
+    ],
+)
+def test_create_token_refuses_a_department_that_does_not_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
     code, last = create_token(capsys, "--data-dir", str(tmp_path), *args)
-    assert code == 2 and not last.startswith("gw_")
+    assert code == 2
+    assert not last.startswith("gw_")
 
 
 @pytest.fixture
@@ -61,11 +85,16 @@ def test_serve_turns_an_mqtt_event_and_its_upload_into_a_ticket(served: Served) 
     base, topics, tokens = served.base, served.topics, served.tokens
     snapshot = b"\xff\xd8\xff\xe0 a jpeg's first bytes \xff\xd9"
     sha = hashlib.sha256(snapshot).hexdigest()
-    upload = httpx.put(f"{base}/api/v1/media/{sha}", content=snapshot,
-                       headers={**bearer(tokens["device"]), "Content-Type": "image/jpeg"})
+    upload = httpx.put(
+        f"{base}/api/v1/media/{sha}",
+        content=snapshot,
+        headers={**bearer(tokens["device"]), "Content-Type": "image/jpeg"},
+    )
     assert upload.status_code == 201
-    e = event(media=[MediaRef(kind=MediaKind.snapshot, sha256=sha, bytes=len(snapshot), content_type="image/jpeg")],
-              district="gangzha")
+    e = event(
+        media=[MediaRef(kind=MediaKind.snapshot, sha256=sha, bytes=len(snapshot), content_type="image/jpeg")],
+        district="gangzha",
+    )
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     publisher.connect("127.0.0.1", 1883)
     publisher.loop_start()

@@ -29,13 +29,15 @@ def at(clock: FrozenClock, hh_mm: str) -> None:
     clock.advance(target - clock.now())
 
 
-def test_overdue_flags_and_department_figures(client: TestClient, services: Services, tokens: dict[str, str],
-                                              clock: FrozenClock) -> None:
+def test_overdue_flags_and_department_figures(
+    client: TestClient, services: Services, tokens: dict[str, str], clock: FrozenClock
+) -> None:
     staff, dept = bearer(tokens["operator"]), bearer(tokens["cg-chongchuan"])
 
     def do(ticket: int, action: str, headers: dict[str, str]) -> None:
-        response = client.post(f"/api/v1/tickets/{ticket}/actions", json={"action": action, "comment": "ok"},
-                               headers=headers)
+        response = client.post(
+            f"/api/v1/tickets/{ticket}/actions", json={"action": action, "comment": "ok"}, headers=headers
+        )
         assert response.status_code == 200, response.text
 
     def overdue_ids() -> set[int]:
@@ -67,15 +69,23 @@ def test_overdue_flags_and_department_figures(client: TestClient, services: Serv
 
     figures = {f["department"]: f for f in client.get("/api/v1/stats/departments", headers=staff).json()}
     assert figures["cg-chongchuan"] == {
-        "department": "cg-chongchuan", "name": "崇川区城市管理局 (Chongchuan city management)",
-        "open": 3, "overdue": 2, "resolved": 2, "on_time_rate": 0.5, "median_hours_to_close": 2.25}
-    assert figures["cg-gangzha"]["open"] == 0 and figures["cg-gangzha"]["on_time_rate"] is None
+        "department": "cg-chongchuan",
+        "name": "崇川区城市管理局 (Chongchuan city management)",
+        "open": 3,
+        "overdue": 2,
+        "resolved": 2,
+        "on_time_rate": 0.5,
+        "median_hours_to_close": 2.25,
+    }
+    assert figures["cg-gangzha"]["open"] == 0
+    assert figures["cg-gangzha"]["on_time_rate"] is None
     own = client.get("/api/v1/stats/departments", headers=dept).json()
     assert [f["department"] for f in own] == ["cg-chongchuan"], "department staff see their own figures"
 
 
-def test_filters_and_pagination(client: TestClient, services: Services, tokens: dict[str, str],
-                                clock: FrozenClock) -> None:
+def test_filters_and_pagination(
+    client: TestClient, services: Services, tokens: dict[str, str], clock: FrozenClock
+) -> None:
     ids = []
     for _ in range(5):
         ids.append(new_ticket(services))
@@ -86,8 +96,16 @@ def test_filters_and_pagination(client: TestClient, services: Services, tokens: 
     since = (START + timedelta(minutes=3)).isoformat()
     recent = client.get("/api/v1/tickets", params={"since": since}, headers=staff).json()
     assert {t["id"] for t in recent["items"]} == {ids[3], ids[4]}
-    for params, total in [({"district": "chongchuan"}, 5), ({"district": "gangzha"}, 0),
-                          ({"type": "dust"}, 0), ({"camera": "cam-1"}, 5), ({"status": "new"}, 5),
-                          ({"department": "cg-chongchuan"}, 5)]:
+    for params, total in [
+        ({"district": "chongchuan"}, 5),
+        ({"district": "gangzha"}, 0),
+        ({"type": "dust"}, 0),
+        ({"camera": "cam-1"}, 5),
+        ({"status": "new"}, 5),
+        ({"department": "cg-chongchuan"}, 5),
+    ]:
         assert client.get("/api/v1/tickets", params=params, headers=staff).json()["total"] == total, params
-    assert client.get("/api/v1/tickets", params={"since": "2026-05-01T08:00:00"}, headers=staff).status_code == 422
+    assert (
+        client.get("/api/v1/tickets", params={"since": "2026-05-01T08:00:00"}, headers=staff).status_code
+        == 422
+    )

@@ -31,7 +31,9 @@ from tests.central.waiting import wait_until
 
 @pytest.fixture
 def config(database_url: str, tmp_path: Path) -> CentralConfig:
-    return central_config(database_url, tmp_path, **{"mqtt.topic_prefix": f"t-{uuid.uuid4().hex[:8]}/gridwatch/v1"})
+    return central_config(
+        database_url, tmp_path, **{"mqtt.topic_prefix": f"t-{uuid.uuid4().hex[:8]}/gridwatch/v1"}
+    )
 
 
 @pytest.fixture
@@ -41,7 +43,9 @@ def topics(config: CentralConfig) -> Topics:
 
 @pytest.fixture
 def publisher() -> Iterator[mqtt.Client]:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+    )
     client.connect("127.0.0.1", 1883)
     client.loop_start()
     yield client
@@ -77,7 +81,8 @@ def handled(intake: Intake, kind: str = "events") -> int:
 
 
 def test_the_same_event_delivered_three_times_is_one_row_and_one_ticket(
-        services: Services, ingest: MqttIngest, publisher: mqtt.Client, topics: Topics) -> None:
+    services: Services, ingest: MqttIngest, publisher: mqtt.Client, topics: Topics
+) -> None:
     e = event()
     for _ in range(3):
         publish(publisher, topics.events(e.device_id), e.to_json())
@@ -92,9 +97,19 @@ def malformed_payloads(valid: Event) -> list[bytes]:
     as_dict = json.loads(good)
     kinds: list[bytes] = []
     kinds += [good[:cut].encode() for cut in range(0, len(good) - 1, max(1, len(good) // 200))][:200]
-    wrong_types = [("confidence", "high"), ("confidence", 7), ("phase", 1), ("phase", "begin"),
-                   ("event_id", "not-a-uuid"), ("started_at", "yesterday"), ("started_at", "2026-05-01T08:00:00"),
-                   ("media", {"kind": "snapshot"}), ("details", []), ("type", "graffiti"), ("zone_id", None)]
+    wrong_types = [
+        ("confidence", "high"),
+        ("confidence", 7),
+        ("phase", 1),
+        ("phase", "begin"),
+        ("event_id", "not-a-uuid"),
+        ("started_at", "yesterday"),
+        ("started_at", "2026-05-01T08:00:00"),
+        ("media", {"kind": "snapshot"}),
+        ("details", []),
+        ("type", "graffiti"),
+        ("zone_id", None),
+    ]
     for i in range(200):
         key, value = wrong_types[i % len(wrong_types)]
         kinds.append(json.dumps({**as_dict, "event_id": str(uuid.uuid4()), key: value}).encode())
@@ -103,15 +118,25 @@ def malformed_payloads(valid: Event) -> list[bytes]:
         kinds.append(json.dumps({**as_dict, "camera_id": "c" * size}).encode())
     for i in range(200):
         kinds.append(json.dumps({**as_dict, "schema": f"gridwatch.event/{2 + i % 3}", "extra": i}).encode())
-    garbage = [b"", b"null", b"[]", b"42", b'"text"', b"\xff\xfe\x00binary", b"{", b"{}" * 50,
-               json.dumps({**as_dict, "device_id": "someone-else"}).encode()]
+    garbage = [
+        b"",
+        b"null",
+        b"[]",
+        b"42",
+        b'"text"',
+        b"\xff\xfe\x00binary",
+        b"{",
+        b"{}" * 50,
+        json.dumps({**as_dict, "device_id": "someone-else"}).encode(),
+    ]
     kinds += [garbage[i % len(garbage)] for i in range(200)]
     assert len(kinds) == 1000
     return kinds
 
 
 def test_a_thousand_malformed_messages_are_counted_and_valid_ones_after_them_stored(
-        services: Services, ingest: MqttIngest, publisher: mqtt.Client, topics: Topics) -> None:
+    services: Services, ingest: MqttIngest, publisher: mqtt.Client, topics: Topics
+) -> None:
     bad = malformed_payloads(event())
     for payload in bad:
         publisher.publish(topics.events("box-1"), payload, qos=1)
@@ -125,7 +150,8 @@ def test_a_thousand_malformed_messages_are_counted_and_valid_ones_after_them_sto
 
 
 def test_status_keeps_the_registry_and_the_last_will_marks_the_device_offline(
-        services: Services, ingest: MqttIngest, publisher: mqtt.Client, topics: Topics) -> None:
+    services: Services, ingest: MqttIngest, publisher: mqtt.Client, topics: Topics
+) -> None:
     topic = topics.status("box-1")
     try:
         publish(publisher, topic, status(sent_at=START).to_json(), retain=True)
@@ -138,15 +164,20 @@ def test_status_keeps_the_registry_and_the_last_will_marks_the_device_offline(
     with services.sessions() as session:
         device = session.get(Device, "box-1")
         camera = session.get(Camera, ("box-1", "cam-1"))
-        assert device is not None and camera is not None
+        assert device is not None
+        assert camera is not None
         assert (device.state, device.outbox_pending, device.version) == ("offline", 3, "0.1.0")
         assert (camera.district, camera.state, camera.reconnects) == ("chongchuan", "streaming", 2)
 
 
 def test_events_published_while_central_is_down_arrive_when_it_returns(
-        database_url: str, tmp_path: Path, services: Services, publisher: mqtt.Client) -> None:
-    config = central_config(database_url, tmp_path, **{
-        "mqtt.topic_prefix": f"t-{uuid.uuid4().hex[:8]}/gridwatch/v1", "mqtt.session_expiry_s": 60})
+    database_url: str, tmp_path: Path, services: Services, publisher: mqtt.Client
+) -> None:
+    config = central_config(
+        database_url,
+        tmp_path,
+        **{"mqtt.topic_prefix": f"t-{uuid.uuid4().hex[:8]}/gridwatch/v1", "mqtt.session_expiry_s": 60},
+    )
     topics = Topics(config.mqtt.topic_prefix)
     intake = Intake(services.sessions, services.desk, services.clock, topics, 256 * 1024)
     started(config, intake).stop()  # registers the persistent session, then goes away
@@ -162,11 +193,17 @@ def test_events_published_while_central_is_down_arrive_when_it_returns(
 
 @pytest.mark.parametrize(("zones", "expected_tickets"), [(40, 40), (1, 1)])
 def test_two_replicas_in_one_group_split_the_events_and_file_each_once(
-        config: CentralConfig, services: Services, publisher: mqtt.Client, topics: Topics,
-        zones: int, expected_tickets: int) -> None:
+    config: CentralConfig,
+    services: Services,
+    publisher: mqtt.Client,
+    topics: Topics,
+    zones: int,
+    expected_tickets: int,
+) -> None:
     """With one zone, both replicas race to file starts of one problem: still exactly one ticket."""
-    second_config = config.model_copy(update={"mqtt": config.mqtt.model_copy(
-        update={"client_id": config.mqtt.client_id + "-b"})})
+    second_config = config.model_copy(
+        update={"mqtt": config.mqtt.model_copy(update={"client_id": config.mqtt.client_id + "-b"})}
+    )
     second_intake = Intake(services.sessions, services.desk, services.clock, topics, 256 * 1024)
     first, second = started(config, services.intake), started(second_config, second_intake)
     try:
@@ -177,7 +214,8 @@ def test_two_replicas_in_one_group_split_the_events_and_file_each_once(
     finally:
         first.stop()
         second.stop()
-    assert handled(services.intake) > 0 and handled(second_intake) > 0, "the shared subscription split the load"
+    assert handled(services.intake) > 0, "the shared subscription split the load"
+    assert handled(second_intake) > 0, "the shared subscription split the load"
     assert (count(services, EventRow), count(services, Ticket)) == (40, expected_tickets)
 
 

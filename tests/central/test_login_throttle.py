@@ -29,9 +29,11 @@ LOGIN = "/api/v1/auth/login"
 
 @pytest.fixture
 def services(database_url: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Services]:
-    config = central_config(database_url, tmp_path, **{"login.free_attempts": FREE,
-                                                       "login.address_free_attempts": ADDRESS_FREE,
-                                                       "login.max_delay_s": 60})
+    config = central_config(
+        database_url,
+        tmp_path,
+        **{"login.free_attempts": FREE, "login.address_free_attempts": ADDRESS_FREE, "login.max_delay_s": 60},
+    )
     built = build_services(config, clock, with_ingest=False)
     migrate(built.engine)
     with built.sessions.begin() as session:
@@ -67,21 +69,27 @@ def hashing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def test_wrong_passwords_make_the_account_wait_longer_each_time(services: Services, clock: FrozenClock,
-                                                                hashing: list[str]) -> None:
+def test_wrong_passwords_make_the_account_wait_longer_each_time(
+    services: Services, clock: FrozenClock, hashing: list[str]
+) -> None:
     client = client_from(services, "10.0.0.1")
     for _ in range(FREE - 1):
         assert attempt(client, "alice", "wrong-password")[0] == 401
     assert attempt(client, "alice", "wrong-password")[0] == 401  # the last free try: it starts the wait
     status, first_wait, detail = attempt(client, "alice", PASSWORD)
-    assert status == 429 and first_wait is not None and first_wait >= 1
-    assert "too many failed logins" in detail and f"{first_wait} s" in detail
+    assert status == 429
+    assert first_wait is not None
+    assert first_wait >= 1
+    assert "too many failed logins" in detail
+    assert f"{first_wait} s" in detail
     assert hashing.count(PASSWORD) == 0, "a throttled try must not cost a password hash"
 
     clock.advance(timedelta(seconds=first_wait))
     assert attempt(client, "alice", "wrong-again")[0] == 401
     status, second_wait, _ = attempt(client, "alice", PASSWORD)
-    assert status == 429 and second_wait is not None and second_wait > first_wait
+    assert status == 429
+    assert second_wait is not None
+    assert second_wait > first_wait
 
     clock.advance(timedelta(seconds=second_wait))
     assert attempt(client, "alice", PASSWORD)[0] == 200
@@ -101,7 +109,9 @@ def test_the_wait_is_capped_at_max_delay(services: Services, clock: FrozenClock)
             assert wait is not None
             waits.append(wait)
             clock.advance(timedelta(seconds=wait))
-    assert waits[:3] == [1, 2, 4] and waits[-2:] == [60, 60] and waits == sorted(waits)
+    assert waits[:3] == [1, 2, 4]
+    assert waits[-2:] == [60, 60]
+    assert waits == sorted(waits)
 
 
 def test_one_account_throttled_leaves_others_alone(services: Services) -> None:
@@ -112,13 +122,16 @@ def test_one_account_throttled_leaves_others_alone(services: Services) -> None:
     assert attempt(client, "bob", PASSWORD)[0] == 200
 
 
-def test_an_address_that_guesses_across_accounts_is_throttled(services: Services, clock: FrozenClock,
-                                                              hashing: list[str]) -> None:
+def test_an_address_that_guesses_across_accounts_is_throttled(
+    services: Services, clock: FrozenClock, hashing: list[str]
+) -> None:
     guesser, other = client_from(services, "10.0.0.4"), client_from(services, "10.0.0.5")
     for i in range(ADDRESS_FREE):
         assert attempt(guesser, f"user{i}", "guess")[0] == 401
     status, wait, _ = attempt(guesser, "bob", PASSWORD)
-    assert status == 429 and wait is not None and wait >= 1
+    assert status == 429
+    assert wait is not None
+    assert wait >= 1
     assert hashing.count(PASSWORD) == 0
     assert attempt(other, "bob", PASSWORD)[0] == 200, "another address is not affected"
     clock.advance(timedelta(seconds=wait))
@@ -130,7 +143,8 @@ def test_wrong_tokens_count_against_the_address(services: Services) -> None:
     for _ in range(ADDRESS_FREE):
         assert client.post(LOGIN, json={"token": "gw_not-a-real-token"}).status_code == 401
     refused = client.post(LOGIN, json={"token": "gw_not-a-real-token"})
-    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
 
 
 def test_replicas_share_the_throttle_through_the_database(services: Services, clock: FrozenClock) -> None:

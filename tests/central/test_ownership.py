@@ -41,8 +41,9 @@ def cameras(services: Services) -> list[tuple[str, str, str | None, str | None]]
 
 def states(services: Services) -> list[tuple[str, str, str]]:
     with services.sessions() as session:
-        rows = session.execute(sa.select(Device.device_id, Device.state, Camera.state).join(Camera)
-                               .order_by(Device.device_id))
+        rows = session.execute(
+            sa.select(Device.device_id, Device.state, Camera.state).join(Camera).order_by(Device.device_id)
+        )
         return [(device, device_state, camera_state) for device, device_state, camera_state in rows]
 
 
@@ -53,7 +54,9 @@ def test_the_registry_decides_the_district_whatever_the_event_says(services: Ser
     assert (ticket.district, ticket.department) == ("gangzha", "cg-gangzha")
 
 
-def test_a_camera_first_seen_in_an_event_keeps_the_district_it_was_first_reported_with(services: Services) -> None:
+def test_a_camera_first_seen_in_an_event_keeps_the_district_it_was_first_reported_with(
+    services: Services,
+) -> None:
     deliver(services, event(district="gangzha"), event(zone="zone-2", district="chongchuan"))
     assert [(t.district, t.department) for t in tickets(services)] == [("gangzha", "cg-gangzha")] * 2
     assert cameras(services) == [("box-1", "cam-1", "gangzha", None)]
@@ -68,10 +71,14 @@ def test_the_owners_status_moves_its_camera_to_another_district(services: Servic
     assert [t.department for t in tickets(services)] == ["cg-gangzha", "cg-chongchuan"]
 
 
-def test_an_event_for_another_devices_camera_is_refused_and_counted(services: Services, client: TestClient,
-                                                                   tokens: dict[str, str]) -> None:
+def test_an_event_for_another_devices_camera_is_refused_and_counted(
+    services: Services, client: TestClient, tokens: dict[str, str]
+) -> None:
     assert deliver(services, event(district="chongchuan")) == [Outcome.stored]  # box-1 owns cam-1 now
-    forged = [event(device="box-2", district="gangzha"), event(device="box-2", phase="update", district="gangzha")]
+    forged = [
+        event(device="box-2", district="gangzha"),
+        event(device="box-2", phase="update", district="gangzha"),
+    ]
     assert deliver(services, *forged) == [Outcome.refused] * 2
     assert services.intake.counts() == {"events_stored": 1, "events_refused": 2}
     shown = client.get("/api/v1/stats/ingest", headers=bearer(tokens["operator"])).json()["counts"]
@@ -85,9 +92,14 @@ def test_an_event_for_another_devices_camera_is_refused_and_counted(services: Se
 
 def test_a_status_cannot_take_over_another_devices_camera(services: Services) -> None:
     report(services, status("box-1", "chongchuan"))
-    takeover = status("box-2", "gangzha").model_copy(update={"cameras": [
-        *status("box-2", "gangzha").cameras,
-        CameraHealth(camera_id="cam-2", district="gangzha", state=CameraState.streaming)]})
+    takeover = status("box-2", "gangzha").model_copy(
+        update={
+            "cameras": [
+                *status("box-2", "gangzha").cameras,
+                CameraHealth(camera_id="cam-2", district="gangzha", state=CameraState.streaming),
+            ]
+        }
+    )
     assert report(services, takeover) is Outcome.stored, "box-2's own camera is still recorded"
     assert services.intake.counts() == {"status_stored": 2, "cameras_refused": 1}
     assert cameras(services) == [("box-1", "cam-1", "chongchuan", None), ("box-2", "cam-2", "gangzha", None)]
@@ -102,22 +114,31 @@ def test_the_last_will_of_a_device_needs_no_camera(services: Services) -> None:
 
 def test_a_device_cannot_merge_its_events_into_another_devices_site(services: Services) -> None:
     deliver(services, event(type_="dust", district="chongchuan", site="site-7"))
-    intruder = event(type_="dust", device="box-2", camera="cam-9", zone="zone-9", district="chongchuan",
-                     site="site-7")
+    intruder = event(
+        type_="dust", device="box-2", camera="cam-9", zone="zone-9", district="chongchuan", site="site-7"
+    )
     assert deliver(services, intruder) == [Outcome.stored]
     assert [(t.device_id, t.site, t.event_count) for t in tickets(services)] == [
-        ("box-1", "site-7", 1), ("box-2", "site-7", 1)]
+        ("box-1", "site-7", 1),
+        ("box-2", "site-7", 1),
+    ]
 
 
 def test_a_site_is_the_first_one_reported_for_the_camera(services: Services) -> None:
     """The status does not carry sites: a camera registered by status takes the first site its events name."""
     report(services, status("box-1", "chongchuan"))
-    deliver(services, event(type_="dust", site="site-7"),
-            event(type_="dust", camera="cam-2", zone="zone-2", site="site-7", district="chongchuan"),
-            event(type_="dust", zone="zone-3", site="site-8"))
+    deliver(
+        services,
+        event(type_="dust", site="site-7"),
+        event(type_="dust", camera="cam-2", zone="zone-2", site="site-7", district="chongchuan"),
+        event(type_="dust", zone="zone-3", site="site-8"),
+    )
     [ticket] = tickets(services)
     assert (ticket.site, ticket.event_count) == ("site-7", 3)
-    assert cameras(services) == [("box-1", "cam-1", "chongchuan", "site-7"), ("box-1", "cam-2", "chongchuan", "site-7")]
+    assert cameras(services) == [
+        ("box-1", "cam-1", "chongchuan", "site-7"),
+        ("box-1", "cam-2", "chongchuan", "site-7"),
+    ]
 
 
 def test_a_refused_camera_is_named_in_the_devices_own_status_again_without_harm(services: Services) -> None:
@@ -129,8 +150,9 @@ def test_a_refused_camera_is_named_in_the_devices_own_status_again_without_harm(
     assert cameras(services) == [("box-1", "cam-1", "chongchuan", None)]
 
 
-def test_an_admin_releases_a_camera_and_the_next_device_to_report_it_owns_it(services: Services, client: TestClient,
-                                                                            tokens: dict[str, str]) -> None:
+def test_an_admin_releases_a_camera_and_the_next_device_to_report_it_owns_it(
+    services: Services, client: TestClient, tokens: dict[str, str]
+) -> None:
     deliver(services, event(district="chongchuan"))
     moved = event(device="box-2", zone="zone-2", district="gangzha")
     assert deliver(services, moved) == [Outcome.refused]
@@ -139,5 +161,7 @@ def test_an_admin_releases_a_camera_and_the_next_device_to_report_it_owns_it(ser
     assert client.delete("/api/v1/cameras/cam-1", headers=bearer(tokens["admin"])).status_code == 404
     assert services.intake.event(TOPICS.events("box-2"), moved.to_json().encode()) is Outcome.stored
     assert cameras(services) == [("box-2", "cam-1", "gangzha", None)]
-    assert [(t.device_id, t.department) for t in tickets(services)] == [("box-1", "cg-chongchuan"),
-                                                                         ("box-2", "cg-gangzha")]
+    assert [(t.device_id, t.department) for t in tickets(services)] == [
+        ("box-1", "cg-chongchuan"),
+        ("box-2", "cg-gangzha"),
+    ]

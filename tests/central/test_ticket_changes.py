@@ -48,11 +48,18 @@ def sse_messages(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             message[name] = json.loads(value) if name == "data" else value.strip()
 
 
-def collect(client: TestClient, token: str, count: int, after: Any, headers: dict[str, str] | None = None,
-            ) -> list[dict[str, Any]]:
+def collect(
+    client: TestClient,
+    token: str,
+    count: int,
+    after: Any,
+    headers: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """The first ``count`` messages of a stream; ``after()`` runs once the stream is ready."""
     received: list[dict[str, Any]] = []
-    with client.stream("GET", "/api/v1/ticket-changes", headers={**bearer(token), **(headers or {})}) as response:
+    with client.stream(
+        "GET", "/api/v1/ticket-changes", headers={**bearer(token), **(headers or {})}
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         for message in sse_messages(response.iter_lines()):
@@ -64,45 +71,61 @@ def collect(client: TestClient, token: str, count: int, after: Any, headers: dic
     return received
 
 
-def test_a_new_ticket_and_an_action_on_it_are_pushed_to_staff(client: TestClient, services: Services,
-                                                              tokens: dict[str, str]) -> None:
+def test_a_new_ticket_and_an_action_on_it_are_pushed_to_staff(
+    client: TestClient, services: Services, tokens: dict[str, str]
+) -> None:
     def changes() -> None:
         open_ticket(services)
         ticket_id = client.get("/api/v1/tickets", headers=bearer(tokens["admin"])).json()["items"][0]["id"]
-        client.post(f"/api/v1/tickets/{ticket_id}/actions", headers=bearer(tokens["admin"]),
-                    json={"action": "dispatch"})
+        client.post(
+            f"/api/v1/tickets/{ticket_id}/actions",
+            headers=bearer(tokens["admin"]),
+            json={"action": "dispatch"},
+        )
 
     messages = collect(client, tokens["operator"], 3, changes)
-    assert messages[0]["event"] == "ready" and messages[0]["data"] == {"resumed": False}
+    assert messages[0]["event"] == "ready"
+    assert messages[0]["data"] == {"resumed": False}
     assert [(m["event"], m["data"]["action"], m["data"]["to_status"]) for m in messages[1:]] == [
-        ("ticket", "open", "new"), ("ticket", "dispatch", "dispatched")]
+        ("ticket", "open", "new"),
+        ("ticket", "dispatch", "dispatched"),
+    ]
     assert messages[1]["data"]["department"] == "cg-chongchuan"
 
 
-def test_department_staff_are_sent_only_their_own_departments_changes(client: TestClient, services: Services,
-                                                                     tokens: dict[str, str]) -> None:
+def test_department_staff_are_sent_only_their_own_departments_changes(
+    client: TestClient, services: Services, tokens: dict[str, str]
+) -> None:
     def changes() -> None:
         open_ticket(services, district="chongchuan")  # routed to cg-chongchuan
         open_ticket(services, district="gangzha")  # routed to cg-gangzha
 
     messages = collect(client, tokens["cg-gangzha"], 2, changes)
-    assert messages[1]["event"] == "ticket" and messages[1]["data"]["department"] == "cg-gangzha"
+    assert messages[1]["event"] == "ticket"
+    assert messages[1]["data"]["department"] == "cg-gangzha"
 
 
 def test_without_a_login_the_stream_is_refused(client: TestClient) -> None:
     assert client.get("/api/v1/ticket-changes").status_code == 401
 
 
-@pytest.mark.parametrize(("last_event_id", "resumed"), [(None, False), ("elsewhere:3", False), ("same:1", True),
-                                                        ("same:0", True), ("same:99", False)])
+@pytest.mark.parametrize(
+    ("last_event_id", "resumed"),
+    [(None, False), ("elsewhere:3", False), ("same:1", True), ("same:0", True), ("same:99", False)],
+)
 def test_a_reconnect_resumes_only_from_this_replicas_own_recent_history(
-        services: Services, last_event_id: str | None, resumed: bool) -> None:
+    services: Services, last_event_id: str | None, resumed: bool
+) -> None:
     feed = ChangeFeed(services.sessions)
     feed._epoch = "same"
     feed._cursor = 0
     for audit_id in (1, 2):
-        feed._publish(audit_id, TicketChange(ticket_id=audit_id, action="open", to_status="new",
-                                             department=None, at=datetime.now(UTC)))
+        feed._publish(
+            audit_id,
+            TicketChange(
+                ticket_id=audit_id, action="open", to_status="new", department=None, at=datetime.now(UTC)
+            ),
+        )
     listener = _Listener(Principal("x", Role.operator))
     assert feed._replay(listener, last_event_id) is resumed
     expected = {None: 0, "elsewhere:3": 0, "same:1": 1, "same:0": 2, "same:99": 0}[last_event_id]
@@ -117,7 +140,9 @@ def test_late_commits_of_skipped_ids_are_still_reported(services: Services) -> N
     feed._listeners.add(listener)
 
     def change(ticket_id: int) -> TicketChange:
-        return TicketChange(ticket_id=ticket_id, action="open", to_status="new", department=None, at=datetime.now(UTC))
+        return TicketChange(
+            ticket_id=ticket_id, action="open", to_status="new", department=None, at=datetime.now(UTC)
+        )
 
     feed._publish(12, change(12))
     assert feed._gaps.keys() == {11}
@@ -137,12 +162,15 @@ def test_a_served_replica_told_to_stop_ends_open_streams_at_once(database_url: s
         with serve(database_url, tmp_path) as served:
             address = urlsplit(served.base)
             stream = sockets.enter_context(socket.create_connection((address.hostname, address.port)))
-            stream.sendall(f"GET /api/v1/ticket-changes HTTP/1.1\r\nHost: {address.netloc}\r\n"
-                           f"Accept: text/event-stream\r\nAuthorization: Bearer {served.tokens['admin']}\r\n\r\n"
-                           .encode())
+            stream.sendall(
+                f"GET /api/v1/ticket-changes HTTP/1.1\r\nHost: {address.netloc}\r\n"
+                f"Accept: text/event-stream\r\nAuthorization: Bearer {served.tokens['admin']}\r\n\r\n".encode()
+            )
             received = b""
             while b"event: ready" not in received:
                 received += stream.recv(4096)
             started = time.monotonic()
-        stopped_after = time.monotonic() - started  # serve() sent SIGTERM and saw a clean exit; the socket is open
+        stopped_after = (
+            time.monotonic() - started
+        )  # serve() sent SIGTERM and saw a clean exit; the socket is open
     assert stopped_after < STREAM_S / 2, f"the open stream held the replica for {stopped_after:.1f} s"

@@ -42,16 +42,20 @@ def test_three_starts_in_the_merge_window_make_one_ticket_with_three_events(serv
     [ticket] = tickets(services)
     assert ticket.event_count == 3
     assert {ticket_of(services, e) for e in starts} == {ticket.id}
-    assert ticket.first_seen_at == START and ticket.last_seen_at == START + timedelta(minutes=25, seconds=1)
+    assert ticket.first_seen_at == START
+    assert ticket.last_seen_at == START + timedelta(minutes=25, seconds=1)
 
 
-@pytest.mark.parametrize(("second", "why"), [
-    (event(at=START + timedelta(minutes=45)), "outside the 30-minute window"),
-    (event(zone="zone-2"), "another zone"),
-    (event(camera="cam-2"), "another camera"),
-    (event(device="box-2", camera="cam-2"), "another device"),
-    (event(type_="dust"), "another type"),
-])
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [
+        (event(at=START + timedelta(minutes=45)), "outside the 30-minute window"),
+        (event(zone="zone-2"), "another zone"),
+        (event(camera="cam-2"), "another camera"),
+        (event(device="box-2", camera="cam-2"), "another device"),
+        (event(type_="dust"), "another type"),
+    ],
+)
 def test_starts_that_do_not_match_open_separate_tickets(services: Services, second: Event, why: str) -> None:
     deliver(services, event(), second)
     assert len(tickets(services)) == 2, why
@@ -108,29 +112,40 @@ def test_a_start_after_the_ticket_is_closed_opens_a_new_one(services: Services) 
     assert [t.status for t in tickets(services)] == ["rejected", "new"]
 
 
-@pytest.mark.parametrize(("type_", "expected"), [("dust", 1), ("illegal_building", 1), ("illegal_parking", 2)])
-def test_dust_and_building_merge_across_cameras_of_one_site(services: Services, type_: str,
-                                                            expected: int) -> None:
-    deliver(services, event(type_=type_, camera="cam-1", site="site-7"),
-            event(type_=type_, camera="cam-2", zone="zone-9", site="site-7"))
+@pytest.mark.parametrize(
+    ("type_", "expected"), [("dust", 1), ("illegal_building", 1), ("illegal_parking", 2)]
+)
+def test_dust_and_building_merge_across_cameras_of_one_site(
+    services: Services, type_: str, expected: int
+) -> None:
+    deliver(
+        services,
+        event(type_=type_, camera="cam-1", site="site-7"),
+        event(type_=type_, camera="cam-2", zone="zone-9", site="site-7"),
+    )
     assert len(tickets(services)) == expected
 
 
-@pytest.mark.parametrize(("status_district", "details", "department"), [
-    ("chongchuan", {}, "cg-chongchuan"),
-    ("gangzha", {}, "cg-gangzha"),
-    ("gangzha", {"district": "chongchuan"}, "cg-gangzha"),  # the registry decides, not the event
-    ("haimen", {}, "cg-city"),
-    (None, {}, "cg-city"),
-])
-def test_routing_by_type_and_district(services: Services, status_district: str | None,
-                                      details: dict[str, Any], department: str) -> None:
+@pytest.mark.parametrize(
+    ("status_district", "details", "department"),
+    [
+        ("chongchuan", {}, "cg-chongchuan"),
+        ("gangzha", {}, "cg-gangzha"),
+        ("gangzha", {"district": "chongchuan"}, "cg-gangzha"),  # the registry decides, not the event
+        ("haimen", {}, "cg-city"),
+        (None, {}, "cg-city"),
+    ],
+)
+def test_routing_by_type_and_district(
+    services: Services, status_district: str | None, details: dict[str, Any], department: str
+) -> None:
     if status_district is not None:
         services.intake.status(TOPICS.status("box-1"), status(district=status_district).to_json().encode())
     deliver(services, event(**details))
     [ticket] = tickets(services)
     assert ticket.department == department
-    assert ticket.status == "new" and ticket.dispatched_at is None
+    assert ticket.status == "new"
+    assert ticket.dispatched_at is None
 
 
 def test_dust_routes_to_the_environment_bureau(services: Services) -> None:
@@ -167,7 +182,8 @@ def test_a_database_outage_is_waited_out_and_the_event_stored(services: Services
     intake, sessions = flaky_intake(services, failures=2)
     e = event()
     assert intake.event(TOPICS.events(e.device_id), e.to_json().encode()) is Outcome.stored
-    assert sessions.failures == 0 and len(tickets(services)) == 1
+    assert sessions.failures == 0
+    assert len(tickets(services)) == 1
 
 
 def test_stopping_during_an_outage_leaves_the_event_for_redelivery(services: Services) -> None:

@@ -30,9 +30,9 @@ from pydantic import BaseModel
 from central.config import MqttConfig as CentralMqtt
 from central.rpc import RpcClient, RpcTimeout, RpcUnavailable
 from contract.topics import Topics
+from edge.commands.rpc import LoopThread, RpcServer
 from edge.config import MqttConfig as EdgeMqtt
-from edge.mqtt_link import Ack, MqttLink
-from edge.rpc import LoopThread, RpcServer
+from edge.delivery.mqtt_link import Ack, MqttLink
 from tests.support.deploy_broker import DeployBroker
 from tests.support.stack import wait_until
 
@@ -49,8 +49,15 @@ PROTOCOLS = pytest.mark.parametrize("protocol", [mqtt.MQTTv5, mqtt.MQTTv311], id
 class Peer:
     """One raw paho client that keeps what it receives and counts how often it lost its connection."""
 
-    def __init__(self, port: int, username: str, password: str, client_id: str,
-                 protocol: Protocol = mqtt.MQTTv5, topics: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        port: int,
+        username: str,
+        password: str,
+        client_id: str,
+        protocol: Protocol = mqtt.MQTTv5,
+        topics: tuple[str, ...] = (),
+    ) -> None:
         self.client_id = client_id
         self.received: list[tuple[str, bytes]] = []
         self.disconnects = 0
@@ -89,8 +96,9 @@ class Peer:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def _on_connect(self, _client: mqtt.Client, _userdata: object, _flags: object, reason: ReasonCode,
-                    _props: object) -> None:
+    def _on_connect(
+        self, _client: mqtt.Client, _userdata: object, _flags: object, reason: ReasonCode, _props: object
+    ) -> None:
         with self._changed:
             self._connack.append(not reason.is_failure)
             self._changed.notify_all()
@@ -105,8 +113,9 @@ class Peer:
             self.received.append((message.topic, bytes(message.payload)))
             self._changed.notify_all()
 
-    def _on_publish(self, _client: mqtt.Client, _userdata: object, mid: int, reason: ReasonCode,
-                    _props: object) -> None:
+    def _on_publish(
+        self, _client: mqtt.Client, _userdata: object, mid: int, reason: ReasonCode, _props: object
+    ) -> None:
         with self._changed:
             self._acks[mid] = reason.value
             self._changed.notify_all()
@@ -132,27 +141,40 @@ def peers() -> Iterator[list[Peer]]:
         peer.close()
 
 
-def device(broker: DeployBroker, peers: list[Peer], name: str, client_id: str,
-           protocol: Protocol = mqtt.MQTTv5, topics: tuple[str, ...] = ()) -> Peer:
+def device(
+    broker: DeployBroker,
+    peers: list[Peer],
+    name: str,
+    client_id: str,
+    protocol: Protocol = mqtt.MQTTv5,
+    topics: tuple[str, ...] = (),
+) -> Peer:
     peer = Peer(broker.devices_port, name, broker.passwords[name], client_id, protocol, topics)
     peers.append(peer)
     assert peer.accepted, broker.log
     return peer
 
 
-def central(broker: DeployBroker, peers: list[Peer], topics: tuple[str, ...] = (),
-            client_id: str | None = None) -> Peer:
+def central(
+    broker: DeployBroker, peers: list[Peer], topics: tuple[str, ...] = (), client_id: str | None = None
+) -> Peer:
     """The central side as ingest sees the broker: its account, its listener, its client id."""
-    peer = Peer(broker.central_port, CENTRAL, broker.passwords[CENTRAL], client_id or CentralMqtt().client_id,
-                topics=topics)
+    peer = Peer(
+        broker.central_port,
+        CENTRAL,
+        broker.passwords[CENTRAL],
+        client_id or CentralMqtt().client_id,
+        topics=topics,
+    )
     peers.append(peer)
     assert peer.accepted, broker.log
     return peer
 
 
 @PROTOCOLS
-def test_a_device_cannot_take_the_central_services_client_id(broker: DeployBroker, peers: list[Peer],
-                                                             protocol: Protocol) -> None:
+def test_a_device_cannot_take_the_central_services_client_id(
+    broker: DeployBroker, peers: list[Peer], protocol: Protocol
+) -> None:
     ingest = central(broker, peers, (TOPICS.shared_events(CentralMqtt().group),))
     other = device(broker, peers, OTHER, OTHER)
     device(broker, peers, DEVICE, ingest.client_id, protocol)  # accepted, but not as the central
@@ -162,8 +184,9 @@ def test_a_device_cannot_take_the_central_services_client_id(broker: DeployBroke
 
 
 @PROTOCOLS
-def test_a_device_cannot_take_another_devices_client_id(broker: DeployBroker, peers: list[Peer],
-                                                        protocol: Protocol) -> None:
+def test_a_device_cannot_take_another_devices_client_id(
+    broker: DeployBroker, peers: list[Peer], protocol: Protocol
+) -> None:
     victim = device(broker, peers, OTHER, OTHER, topics=(TOPICS.rpc(OTHER, "+"),))
     sender = central(broker, peers)
     device(broker, peers, DEVICE, victim.client_id, protocol)
@@ -173,8 +196,9 @@ def test_a_device_cannot_take_another_devices_client_id(broker: DeployBroker, pe
 
 
 @PROTOCOLS
-def test_device_credentials_do_not_open_the_central_services_listener(broker: DeployBroker,
-                                                                       protocol: Protocol) -> None:
+def test_device_credentials_do_not_open_the_central_services_listener(
+    broker: DeployBroker, protocol: Protocol
+) -> None:
     """There no client id is bound to its user, so a device let in there could take the central's."""
     intruder = Peer(broker.central_port, DEVICE, broker.passwords[DEVICE], CentralMqtt().client_id, protocol)
     intruder.close()
@@ -182,11 +206,18 @@ def test_device_credentials_do_not_open_the_central_services_listener(broker: De
 
 
 @PROTOCOLS
-def test_a_device_cannot_read_another_devices_requests(broker: DeployBroker, peers: list[Peer],
-                                                       protocol: Protocol) -> None:
+def test_a_device_cannot_read_another_devices_requests(
+    broker: DeployBroker, peers: list[Peer], protocol: Protocol
+) -> None:
     owner = device(broker, peers, OTHER, OTHER, topics=(TOPICS.rpc(OTHER, "+"),))
-    snoop = device(broker, peers, DEVICE, DEVICE, protocol,
-                   (TOPICS.rpc(OTHER, "+"), f"{TOPICS.prefix}/devices/+/rpc/#", "#"))
+    snoop = device(
+        broker,
+        peers,
+        DEVICE,
+        DEVICE,
+        protocol,
+        (TOPICS.rpc(OTHER, "+"), f"{TOPICS.prefix}/devices/+/rpc/#", "#"),
+    )
     sender = central(broker, peers)
     assert sender.publish(TOPICS.rpc(OTHER, "webrtc_offer"), b"for the owner only") == 0
     assert sender.publish(TOPICS.rpc(DEVICE, "snapshot"), b"marker") == 0
@@ -206,11 +237,16 @@ FORBIDDEN = {
 
 @PROTOCOLS
 @pytest.mark.parametrize("topic", FORBIDDEN.values(), ids=FORBIDDEN.keys())
-def test_a_device_cannot_publish_where_it_does_not_belong(broker: DeployBroker, peers: list[Peer],
-                                                          protocol: Protocol, topic: str) -> None:
+def test_a_device_cannot_publish_where_it_does_not_belong(
+    broker: DeployBroker, peers: list[Peer], protocol: Protocol, topic: str
+) -> None:
     """Whoever may read the topic (the central, or the other device) must not receive the device's message."""
-    listener = central(broker, peers, (TOPICS.all_events(), TOPICS.all_status(), TOPICS.all_replies(TOKEN),
-                                       f"{TOPICS.prefix}/replies/#"), client_id=f"{CENTRAL}-listener")
+    listener = central(
+        broker,
+        peers,
+        (TOPICS.all_events(), TOPICS.all_status(), TOPICS.all_replies(TOKEN), f"{TOPICS.prefix}/replies/#"),
+        client_id=f"{CENTRAL}-listener",
+    )
     other = device(broker, peers, OTHER, OTHER, topics=(TOPICS.rpc(OTHER, "+"),))
     attacker = device(broker, peers, DEVICE, DEVICE, protocol)
     reason = attacker.publish(topic, b"forged")
@@ -231,15 +267,26 @@ async def echo(params: dict[str, Any]) -> Echo:
 
 
 def test_devices_and_the_central_service_work_through_the_deploy_configuration(
-        broker: DeployBroker, peers: list[Peer]) -> None:
+    broker: DeployBroker, peers: list[Peer]
+) -> None:
     """The edge's MqttLink and RpcServer, the central's RpcClient and ingest's subscriptions, as shipped."""
     ingest = central(broker, peers, (TOPICS.shared_events(CentralMqtt().group), TOPICS.all_status()))
-    link = MqttLink(EdgeMqtt(url=f"mqtt://127.0.0.1:{broker.devices_port}", username=DEVICE,
-                             password=broker.passwords[DEVICE]), DEVICE)
+    link = MqttLink(
+        EdgeMqtt(
+            url=f"mqtt://127.0.0.1:{broker.devices_port}", username=DEVICE, password=broker.passwords[DEVICE]
+        ),
+        DEVICE,
+    )
     loop = LoopThread("deploy-rpc")
     RpcServer(link, loop).handle("echo", echo)
-    rpc = RpcClient(CentralMqtt(url=f"mqtt://127.0.0.1:{broker.central_port}", username=CENTRAL,
-                                password=broker.passwords[CENTRAL]), 5.0)
+    rpc = RpcClient(
+        CentralMqtt(
+            url=f"mqtt://127.0.0.1:{broker.central_port}",
+            username=CENTRAL,
+            password=broker.passwords[CENTRAL],
+        ),
+        5.0,
+    )
     loop.start()
     link.start()
     rpc.start()
@@ -247,12 +294,19 @@ def test_devices_and_the_central_service_work_through_the_deploy_configuration(
         assert rpc.wait_ready(WAIT_S), broker.log
         acks: list[Ack] = []
         link.publish(TOPICS.events(DEVICE), b'{"event": 1}', on_ack=lambda ack, reason: acks.append(ack))
-        link.publish(TOPICS.status(DEVICE), b'{"state": "online"}', retain=True,
-                     on_ack=lambda ack, reason: acks.append(ack))
+        link.publish(
+            TOPICS.status(DEVICE),
+            b'{"state": "online"}',
+            retain=True,
+            on_ack=lambda ack, reason: acks.append(ack),
+        )
         assert ingest.got(TOPICS.events(DEVICE), b'{"event": 1}'), broker.log
         assert ingest.got(TOPICS.status(DEVICE), b'{"state": "online"}'), broker.log
-        wait_until(lambda: acks == [Ack.delivered, Ack.delivered], WAIT_S,
-                   "the broker's acknowledgements, both delivered")
+        wait_until(
+            lambda: acks == [Ack.delivered, Ack.delivered],
+            WAIT_S,
+            "the broker's acknowledgements, both delivered",
+        )
         assert answered(rpc) == {"ok": True, "echoed": {"value": "through the deploy broker"}}, broker.log
     finally:
         rpc.stop()

@@ -18,7 +18,8 @@ from central.rpc import RpcClient
 
 
 def test_the_default_client_id_is_stable_and_not_the_host_name_alone(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ids = {}
     for machine in ("3d1219c7c4c5404aaa1f6d2a48adfda4", "9f0e6a1b2c3d4e5f60718293a4b5c6d7"):
         (tmp_path / machine).write_text(machine + "\n", encoding="ascii")
@@ -31,8 +32,9 @@ def test_the_default_client_id_is_stable_and_not_the_host_name_alone(
     assert not any(machine in client_id for machine, client_id in ids.items()), "the machine id stays hidden"
 
 
-def test_without_a_machine_id_the_host_name_names_the_replica(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_machine_id_the_host_name_names_the_replica(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "empty").write_text("", encoding="ascii")
     for missing in (tmp_path / "empty", tmp_path / "absent"):
         monkeypatch.setattr(config, "MACHINE_ID", missing)

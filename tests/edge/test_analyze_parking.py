@@ -10,7 +10,7 @@ import av
 import pytest
 
 from contract.event import Event
-from edge.cli import main
+from edge.commands.cli import main
 from tests.edge.conftest import EdgeConfigFactory
 from tests.support.paths import HIGHWAY
 from tests.support.scenes import Visit, write_scene
@@ -30,9 +30,24 @@ second before, and with a 3 s dwell two such look-alike hand-overs in 30 s pass 
 
 def run_analyze(config: Path, source: Path, out: Path) -> list[Event]:
     events_out = out / "events.jsonl"
-    code = main(["analyze", "--config", str(config), "--camera", "cam-1", "--source", str(source),
-                 "--events-out", str(events_out), "--media-dir", str(out / "media"), "--no-progress",
-                 "--start-time", START.isoformat()])
+    code = main(
+        [
+            "analyze",
+            "--config",
+            str(config),
+            "--camera",
+            "cam-1",
+            "--source",
+            str(source),
+            "--events-out",
+            str(events_out),
+            "--media-dir",
+            str(out / "media"),
+            "--no-progress",
+            "--start-time",
+            START.isoformat(),
+        ]
+    )
     assert code == 0
     return [Event.from_json(line) for line in events_out.read_text().splitlines()]
 
@@ -42,8 +57,12 @@ def test_van_that_stays_gives_one_start_one_end_with_true_dwell(
     tmp_path: Path, edge_config: EdgeConfigFactory, shared_media: Path
 ) -> None:
     stay_s = 8.0
-    scene = write_scene(tmp_path / "scene.mp4", HIGHWAY,
-                        [Visit(start=(330, 170), stop=(60, 250), arrive_at_s=2, drive_s=2, stay_s=stay_s)], 20)
+    scene = write_scene(
+        tmp_path / "scene.mp4",
+        HIGHWAY,
+        [Visit(start=(330, 170), stop=(60, 250), arrive_at_s=2, drive_s=2, stay_s=stay_s)],
+        20,
+    )
     config = edge_config(KERB, {"illegal_parking": {"dwell_s": 4, "grace_s": 2}})
     events = run_analyze(config, scene, tmp_path)
     assert [e.phase.value for e in events] == ["start", "end"]
@@ -65,8 +84,12 @@ def test_van_that_stays_gives_one_start_one_end_with_true_dwell(
 def test_van_that_leaves_before_dwell_gives_nothing(
     tmp_path: Path, edge_config: EdgeConfigFactory, shared_media: Path
 ) -> None:
-    scene = write_scene(tmp_path / "scene.mp4", HIGHWAY,
-                        [Visit(start=(330, 170), stop=(60, 250), arrive_at_s=2, drive_s=2, stay_s=2.5)], 12)
+    scene = write_scene(
+        tmp_path / "scene.mp4",
+        HIGHWAY,
+        [Visit(start=(330, 170), stop=(60, 250), arrive_at_s=2, drive_s=2, stay_s=2.5)],
+        12,
+    )
     config = edge_config(KERB, {"illegal_parking": {"dwell_s": 4, "grace_s": 2}})
     assert run_analyze(config, scene, tmp_path) == []
 
@@ -79,10 +102,15 @@ def test_moving_traffic_on_highway_is_not_parking(
     assert run_analyze(config, HIGHWAY, tmp_path) == []
 
 
-def test_events_file_is_one_wire_event_per_line(tmp_path: Path, edge_config: EdgeConfigFactory,
-                                                 shared_media: Path) -> None:
-    scene = write_scene(tmp_path / "scene.mp4", HIGHWAY,
-                        [Visit(start=(330, 170), stop=(60, 250), arrive_at_s=0.5, drive_s=1, stay_s=4)], 8)
+def test_events_file_is_one_wire_event_per_line(
+    tmp_path: Path, edge_config: EdgeConfigFactory, shared_media: Path
+) -> None:
+    scene = write_scene(
+        tmp_path / "scene.mp4",
+        HIGHWAY,
+        [Visit(start=(330, 170), stop=(60, 250), arrive_at_s=0.5, drive_s=1, stay_s=4)],
+        8,
+    )
     config = edge_config(KERB, {"illegal_parking": {"dwell_s": 2, "grace_s": 1}})
     run_analyze(config, scene, tmp_path)
     lines = (tmp_path / "events.jsonl").read_text().splitlines()
@@ -90,6 +118,7 @@ def test_events_file_is_one_wire_event_per_line(tmp_path: Path, edge_config: Edg
     for line in lines:
         payload = json.loads(line)
         assert payload["schema"] == "gridwatch.event/1"
-        assert payload["type"] == "illegal_parking" and payload["device_id"] == "test-box"
+        assert payload["type"] == "illegal_parking"
+        assert payload["device_id"] == "test-box"
         for media in payload["media"]:
             assert any((tmp_path / "media").glob(f"{media['sha256']}.*")), media

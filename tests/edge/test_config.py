@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from edge.cli import main
+from edge.commands.cli import main
 from edge.config import EdgeConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,10 +20,22 @@ EXAMPLE = ROOT / "streams.example.yaml"
 VALID = {
     "device_id": "box-1",
     "cameras": [
-        {"id": "cam-a", "source": "rtsp://10.0.0.1/a",
-         "zones": [{"id": "z1", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"illegal_parking": {}}}]},
-        {"id": "cam-b", "source": "rtsp://10.0.0.1/b",
-         "zones": [{"id": "z1", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"illegal_parking": {"dwell_s": 60}}}]},
+        {
+            "id": "cam-a",
+            "source": "rtsp://10.0.0.1/a",
+            "zones": [{"id": "z1", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"illegal_parking": {}}}],
+        },
+        {
+            "id": "cam-b",
+            "source": "rtsp://10.0.0.1/b",
+            "zones": [
+                {
+                    "id": "z1",
+                    "polygon": [[0, 0], [1, 0], [1, 1]],
+                    "rules": {"illegal_parking": {"dwell_s": 60}},
+                }
+            ],
+        },
     ],
 }
 
@@ -38,15 +50,23 @@ def _broken(path: list[str | int], value: object) -> dict[str, Any]:
 
 
 BROKEN = [
-    (_broken(["cameras", 1, "zones", 0, "polygon"], [[0, 0], [1, 1]]),
-     "cameras[1].zones[0].polygon: a polygon needs at least 3 points"),
-    (_broken(["cameras", 0, "zones", 0, "polygon"], [[0, 0], [1.5, 0], [1, 1]]),
-     "cameras[0].zones[0].polygon: point 1 [1.5, 0.0] is outside 0..1 (coordinates are fractions of the frame)"),
+    (
+        _broken(["cameras", 1, "zones", 0, "polygon"], [[0, 0], [1, 1]]),
+        "cameras[1].zones[0].polygon: a polygon needs at least 3 points",
+    ),
+    (
+        _broken(["cameras", 0, "zones", 0, "polygon"], [[0, 0], [1.5, 0], [1, 1]]),
+        "cameras[0].zones[0].polygon: point 1 [1.5, 0.0] is outside 0..1 (coordinates are fractions of the frame)",
+    ),
     (_broken(["cameras", 0, "analysis_fps"], 0), "cameras[0].analysis_fps: Input should be greater than 0"),
-    (_broken(["cameras", 0, "zones", 0, "rules"], {"illegal_parking": {"dwel_s": 5}}),
-     "cameras[0].zones[0].rules.illegal_parking.dwel_s: unknown key"),
-    (_broken(["cameras", 0, "zones", 0, "rules"], {}),
-     "cameras[0].zones[0]: zone 'z1' has no rules; name at least one of illegal_parking, dust, illegal_building"),
+    (
+        _broken(["cameras", 0, "zones", 0, "rules"], {"illegal_parking": {"dwel_s": 5}}),
+        "cameras[0].zones[0].rules.illegal_parking.dwel_s: unknown key",
+    ),
+    (
+        _broken(["cameras", 0, "zones", 0, "rules"], {}),
+        "cameras[0].zones[0]: zone 'z1' has no rules; name at least one of illegal_parking, dust, illegal_building",
+    ),
     (_broken(["cameras", 1, "id"], "cam-a"), "(top level): camera ids must be unique; repeated: cam-a"),
     (_broken(["mqtt"], {"url": "http://broker"}), "mqtt.url: String should match pattern"),
     (_broken(["cameras", 0, "source"], None), "cameras[0].source: Input should be a valid string"),
@@ -57,8 +77,9 @@ BROKEN = [
 
 
 @pytest.mark.parametrize(("data", "expected"), BROKEN, ids=[e.split(":")[0] for _, e in BROKEN])
-def test_broken_file_gives_exact_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, Any],
-                                       expected: str) -> None:
+def test_broken_file_gives_exact_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, Any], expected: str
+) -> None:
     path = tmp_path / "edge.yaml"
     path.write_text(yaml.safe_dump(data))
     assert main(["check-config", str(path)]) == 2
@@ -85,14 +106,21 @@ def test_every_error_is_listed_not_just_the_first(tmp_path: Path, capsys: pytest
     path.write_text(yaml.safe_dump(data))
     assert main(["check-config", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "cameras[0].analysis_fps" in err and "cameras[1].zones[0].polygon" in err
+    assert "cameras[0].analysis_fps" in err
+    assert "cameras[1].zones[0].polygon" in err
 
 
 def test_example_is_valid_and_prints_a_summary() -> None:
-    result = subprocess.run([sys.executable, "-m", "edge", "check-config", str(EXAMPLE)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "edge", "check-config", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("ok: device town-centre-01, 2 cameras, 3 zones (dust x1, illegal_building x1, illegal_parking x2)")
+    assert result.stdout.strip().endswith(
+        "ok: device town-centre-01, 2 cameras, 3 zones (dust x1, illegal_building x1, illegal_parking x2)"
+    )
 
 
 def _field_names(model: type[BaseModel]) -> set[str]:

@@ -16,13 +16,13 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from contract.event import Event, MediaKind, MediaRef
+from edge.commands.runtime import Publishing, media_store
 from edge.config import CentralConfig, EdgeConfig, MqttConfig
-from edge.delivery import Delivery
-from edge.media_store import MediaStore
-from edge.mqtt_link import Ack, AckCallback, MqttLink
-from edge.outbox import Outbox
-from edge.runtime import Publishing, media_store
-from edge.uploader import Uploader
+from edge.delivery.mqtt_link import Ack, AckCallback, MqttLink
+from edge.delivery.outbox import Outbox
+from edge.delivery.sender import Delivery
+from edge.delivery.uploader import Uploader
+from edge.evidence.store import MediaStore
 from tests.edge.test_outbox import make_event
 from tests.support.broker import Broker, Recorder
 from tests.support.stack import wait_until
@@ -52,8 +52,15 @@ def start_edge(tmp_path: Path, broker: Broker, central_url: str | None = None) -
     outbox = Outbox(tmp_path / "outbox.db")
     link = MqttLink(MqttConfig(url=broker.url, keepalive_s=5), DEVICE, reconnect_max_s=1)
     uploader = Uploader(CentralConfig(url=central_url, token="tok"), store)
-    delivery = Delivery(outbox, link, uploader, retry_initial_s=0.05, retry_max_s=0.2, unheard_initial_s=0.2,
-                        unheard_max_s=0.5)
+    delivery = Delivery(
+        outbox,
+        link,
+        uploader,
+        retry_initial_s=0.05,
+        retry_max_s=0.2,
+        unheard_initial_s=0.2,
+        unheard_max_s=0.5,
+    )
     link.start()
     delivery.start()
     return Edge(outbox, link, delivery), store
@@ -72,7 +79,9 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 @pytest.fixture
 def recorder(broker: Broker) -> Iterator[Recorder]:
     """Subscribed before any event exists; its session outlives broker restarts."""
-    subscriber = Recorder(broker.port, "gridwatch/v1/devices/+/events", client_id=f"rec-{uuid.uuid4().hex[:8]}")
+    subscriber = Recorder(
+        broker.port, "gridwatch/v1/devices/+/events", client_id=f"rec-{uuid.uuid4().hex[:8]}"
+    )
     yield subscriber
     subscriber.close()
 
@@ -88,7 +97,9 @@ class HandOverLog:
     def wrap(self, link: MqttLink, monkeypatch: pytest.MonkeyPatch) -> None:
         publish = link.publish
 
-        def spy(topic: str, payload: bytes | str, *, retain: bool = False, on_ack: AckCallback | None = None) -> None:
+        def spy(
+            topic: str, payload: bytes | str, *, retain: bool = False, on_ack: AckCallback | None = None
+        ) -> None:
             if not topic.endswith("/events"):
                 return publish(topic, payload, retain=retain, on_ack=on_ack)
             event_id = str(Event.from_json(payload).event_id)
@@ -144,8 +155,9 @@ def test_a_broker_restart_mid_stream_loses_nothing_and_repeats_only_what_was_in_
         edge.close()
 
 
-def test_events_put_while_the_broker_is_down_go_once_it_is_up(tmp_path: Path, broker: Broker,
-                                                             recorder: Recorder) -> None:
+def test_events_put_while_the_broker_is_down_go_once_it_is_up(
+    tmp_path: Path, broker: Broker, recorder: Recorder
+) -> None:
     broker.stop()
     edge, _ = start_edge(tmp_path, broker)  # must start without a broker
     try:
@@ -163,7 +175,9 @@ def test_events_put_while_the_broker_is_down_go_once_it_is_up(tmp_path: Path, br
         edge.close()
 
 
-def test_a_new_process_sends_what_the_last_one_left(tmp_path: Path, broker: Broker, recorder: Recorder) -> None:
+def test_a_new_process_sends_what_the_last_one_left(
+    tmp_path: Path, broker: Broker, recorder: Recorder
+) -> None:
     left = Outbox(tmp_path / "outbox.db")  # written by a process that died before delivering
     sent = [make_event() for _ in range(5)]
     for event in sent:
@@ -195,7 +209,9 @@ def test_events_nobody_subscribed_to_stay_in_the_outbox_until_a_subscriber_appea
         wait_until(lambda: max(hand_over.handed.values(), default=0) >= 3, 10, "an event probing twice more")
         assert edge.outbox.count() == 5, "events that reached nobody were deleted"
 
-        recorder = Recorder(broker.port, "$share/central/gridwatch/v1/devices/+/events", client_id="late-central")
+        recorder = Recorder(
+            broker.port, "$share/central/gridwatch/v1/devices/+/events", client_id="late-central"
+        )
         try:
             assert edge.delivery.wait_empty(timeout=15), broker.log[-2000:]
             assert recorder.wait_for(lambda got: len(got) >= 5, timeout=5)
@@ -277,7 +293,9 @@ def test_media_are_uploaded_before_their_event_and_a_500_is_retried(
         assert edge.delivery.wait_empty(timeout=15)
         assert recorder.wait_for(lambda got: len(got) >= 3, timeout=10)
         arrived = {str(Event.from_json(bytes(m.payload)).event_id): m.timestamp for m in recorder.snapshot()}
-        assert arrived[str(first.event_id)] > max(server.stored_at(snap.sha256), server.stored_at(clip.sha256))
+        assert arrived[str(first.event_id)] > max(
+            server.stored_at(snap.sha256), server.stored_at(clip.sha256)
+        )
         assert arrived[str(second.event_id)] > server.stored_at(flaky.sha256)
         assert server.attempts(flaky.sha256) == [500, 201]
         assert server.attempts(snap.sha256) == [201], "an uploaded file is not sent again"
@@ -301,12 +319,21 @@ def test_uploads_resume_within_the_configured_wait_once_the_central_service_is_b
     next try comes within that, not after a wait that kept doubling (30 s and more)."""
     server, url = central
     server.down = True
-    config = EdgeConfig.model_validate({
-        "device_id": DEVICE, "mqtt": {"url": broker.url}, "storage": {"dir": str(tmp_path / "state")},
-        "central": {"url": url, "token": "tok", "retry_max_s": 0.5},
-        "cameras": [{"id": "cam-1", "source": "unused.mp4",
-                     "zones": [{"id": "z", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"dust": {}}}]}],
-    })
+    config = EdgeConfig.model_validate(
+        {
+            "device_id": DEVICE,
+            "mqtt": {"url": broker.url},
+            "storage": {"dir": str(tmp_path / "state")},
+            "central": {"url": url, "token": "tok", "retry_max_s": 0.5},
+            "cameras": [
+                {
+                    "id": "cam-1",
+                    "source": "unused.mp4",
+                    "zones": [{"id": "z", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"dust": {}}}],
+                }
+            ],
+        }
+    )
     publishing = Publishing(config, media_store(config))
     publishing.start()
     try:
@@ -314,7 +341,9 @@ def test_uploads_resume_within_the_configured_wait_once_the_central_service_is_b
         event = make_event([snap])
         publishing.put(event)
         # Doubling from 1 s, eight tries would take over two minutes; capped at 0.5 s, about four seconds.
-        wait_until(lambda: len(server.attempts(snap.sha256)) >= 8, 20, "eight upload tries while the central is down")
+        wait_until(
+            lambda: len(server.attempts(snap.sha256)) >= 8, 20, "eight upload tries while the central is down"
+        )
         server.down = False
 
         assert publishing.delivery.wait_empty(timeout=10)

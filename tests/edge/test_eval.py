@@ -17,7 +17,7 @@ import yaml
 
 from contract.event import Event, EventType, Phase
 from contract.validation import ConfigError
-from edge.cli import main
+from edge.commands.cli import main
 from edge.config import EdgeConfig
 from edge.evaluation.labels import Expectation, Labels, Recording
 from edge.evaluation.metrics import outcome, scores
@@ -28,7 +28,6 @@ from edge.scenes.suite import SCENES, SITE_ZONE, build
 from tests.support.paths import MEDIA
 
 START = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
-
 
 
 def event(kind: EventType, at_s: float, zone: str = "z", phase: Phase = Phase.start) -> Event:
@@ -108,8 +107,10 @@ def test_scores_per_rule_with_negatives_and_ratios() -> None:
     table = scores(outcome(run) for run in runs)
     dust, parking = table[DUST], table[EventType.illegal_parking]
     assert (dust.tp, dust.fp, dust.fn, dust.negatives, dust.negatives_alarmed) == (2, 1, 1, 2, 1)
-    assert dust.precision == pytest.approx(2 / 3) and dust.recall == pytest.approx(2 / 3)
-    assert dust.f1 == pytest.approx(2 / 3) and dust.median_ttd_s == 40.0
+    assert dust.precision == pytest.approx(2 / 3)
+    assert dust.recall == pytest.approx(2 / 3)
+    assert dust.f1 == pytest.approx(2 / 3)
+    assert dust.median_ttd_s == 40.0
     assert (parking.tp, parking.fp, parking.negatives, parking.recall) == (0, 0, 1, None)
     assert EventType.illegal_building not in table  # no recording runs it
 
@@ -236,14 +237,16 @@ def test_eval_reports_false_alarms_and_misses_with_evidence(
     }
     assert rows == {"illegal_building": ["0", "1", "0"], "dust": ["0", "0", "1"]}
     data = json.loads((report / "report.json").read_text())
-    assert data["rules"]["illegal_building"]["fp"] == 1 and data["rules"]["dust"]["recall"] == 0.0
+    assert data["rules"]["illegal_building"]["fp"] == 1
+    assert data["rules"]["dust"]["recall"] == 0.0
     alarm = data["recordings"][0]["false_alarms"][0]
     miss = data["recordings"][1]["misses"][0]
     assert sorted(Path(p).name for p in alarm["evidence"]) == ["alarm-0-current.jpg", "alarm-0-reference.jpg"]
     assert miss["evidence"] == ["evidence/fog/miss-0.jpg"]
     page = (report / "index.html").read_text()
     for path in [*alarm["evidence"], *miss["evidence"]]:
-        assert (report / path).stat().st_size > 1000 and f"src='{path}'" in page
+        assert (report / path).stat().st_size > 1000
+        assert f"src='{path}'" in page
 
 
 def test_eval_of_a_broken_labels_file_names_the_place(

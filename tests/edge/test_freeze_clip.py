@@ -33,16 +33,28 @@ def running(tmp_path: Path, model_path: Path) -> Iterator[tuple[LocalEdge, Subsc
     prefix = f"gridwatch-test/{uuid.uuid4().hex[:8]}"
     with RtspServer({"parking": PARKING_ROW}, loop_count=60) as camera:
         config = {
-            "device_id": "freeze-box", "central": {"url": None},
+            "device_id": "freeze-box",
+            "central": {"url": None},
             "mqtt": {"url": "mqtt://127.0.0.1:1883", "topic_prefix": prefix, "status_interval_s": 1},
-            "model": {"path": str(model_path)}, "storage": {"dir": str(tmp_path / "state")},
+            "model": {"path": str(model_path)},
+            "storage": {"dir": str(tmp_path / "state")},
             "evidence": {"pre_s": PRE_S, "post_s": POST_S},
-            "cameras": [{
-                "id": "parking", "source": camera.url("parking"), "analysis_fps": 5,
-                "reader": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5,
-                           "backoff_max_s": 2},
-                "zones": [{"id": "row", "polygon": PARKED_ROW, "rules": {"illegal_parking": TIME_LAPSE_PARKING}}],
-            }],
+            "cameras": [
+                {
+                    "id": "parking",
+                    "source": camera.url("parking"),
+                    "analysis_fps": 5,
+                    "reader": {
+                        "connect_timeout_s": 3,
+                        "stall_timeout_s": 3,
+                        "backoff_initial_s": 0.5,
+                        "backoff_max_s": 2,
+                    },
+                    "zones": [
+                        {"id": "row", "polygon": PARKED_ROW, "rules": {"illegal_parking": TIME_LAPSE_PARKING}}
+                    ],
+                }
+            ],
         }
         subscriber = Subscriber(prefix)
         edge = LocalEdge(tmp_path, config, debug=True)
@@ -57,8 +69,11 @@ def test_events_waiting_for_their_post_roll_at_a_freeze_keep_their_clip(
     running: tuple[LocalEdge, Subscriber, Path],
 ) -> None:
     edge, subscriber, media = running
-    waiting = edge.wait(lambda: edge.process.poll() is None and edge.records("event waits for its post-roll"),
-                        120, "a finding waiting for its clip's post-roll")
+    waiting = edge.wait(
+        lambda: edge.process.poll() is None and edge.records("event waits for its post-roll"),
+        120,
+        "a finding waiting for its clip's post-roll",
+    )
     edge.process.send_signal(signal.SIGSTOP)
     frozen_at = time.time()
     time.sleep(FREEZE_S)
@@ -68,8 +83,11 @@ def test_events_waiting_for_their_post_roll_at_a_freeze_keep_their_clip(
         return event.observed_at.timestamp() <= frozen_at and event.phase.value == "start"
 
     episode = waiting[0]["episode"]
-    edge.wait(lambda: any(e.details["episode_id"] == episode for e in subscriber.events), 30,
-              "the event that waited through the freeze")
+    edge.wait(
+        lambda: any(e.details["episode_id"] == episode for e in subscriber.events),
+        30,
+        "the event that waited through the freeze",
+    )
     time.sleep(1.0)  # the others that waited leave in the same flush
     frozen = [e for e in subscriber.events if caught(e) and e.observed_at.timestamp() > frozen_at - POST_S]
     assert frozen, "no event was waiting for its post-roll at the freeze"
@@ -77,5 +95,6 @@ def test_events_waiting_for_their_post_roll_at_a_freeze_keep_their_clip(
         clips = [m for m in event.media if m.kind is MediaKind.clip]
         assert clips, f"event {event.event_id} left without its clip: {event.details.get('missing_media')}"
         with av.open(str(media / f"{clips[0].sha256}.mp4")) as clip:
-            assert clip.duration is not None and clip.duration / av.time_base >= PRE_S - 0.5
+            assert clip.duration is not None
+            assert clip.duration / av.time_base >= PRE_S - 0.5
             assert sum(1 for _ in clip.decode(video=0)) > 0

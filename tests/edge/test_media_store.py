@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from contract.event import MediaKind
-from edge.media_store import MediaStore
+from edge.evidence.store import MediaStore
 
 
 def test_put_bytes_names_the_file_by_its_sha256(tmp_path: Path) -> None:
@@ -57,7 +57,8 @@ def test_put_file_moves_the_clip_in(tmp_path: Path) -> None:
 
     assert not clip.exists()
     stored = store.path_of(ref.sha256)
-    assert stored is not None and stored.suffix == ".mp4"
+    assert stored is not None
+    assert stored.suffix == ".mp4"
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == ref.sha256
     assert ref.kind is MediaKind.clip
 

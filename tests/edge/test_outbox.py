@@ -9,16 +9,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from contract.event import Event, EventType, MediaKind, MediaRef, Phase, new_event_id
-from edge.outbox import Outbox
+from edge.delivery.outbox import Outbox
 
 TOPIC = "gridwatch/v1/devices/dev-1/events"
 
 
 def make_event(media: list[MediaRef] | None = None) -> Event:
     now = datetime.now(UTC)
-    return Event(event_id=new_event_id(), phase=Phase.start, type=EventType.illegal_parking, device_id="dev-1",
-                 camera_id="cam-1", zone_id="zone-1", started_at=now, observed_at=now, confidence=0.9,
-                 media=media or [])
+    return Event(
+        event_id=new_event_id(),
+        phase=Phase.start,
+        type=EventType.illegal_parking,
+        device_id="dev-1",
+        camera_id="cam-1",
+        zone_id="zone-1",
+        started_at=now,
+        observed_at=now,
+        confidence=0.9,
+        media=media or [],
+    )
 
 
 def test_pending_is_oldest_first_and_remove_takes_one(tmp_path: Path) -> None:
@@ -70,7 +79,7 @@ def test_listeners_hear_new_events_only(tmp_path: Path) -> None:
 _WRITER = """
 import sys
 from pathlib import Path
-from edge.outbox import Outbox
+from edge.delivery.outbox import Outbox
 from tests.edge.test_outbox import TOPIC, make_event
 
 outbox = Outbox(Path(sys.argv[1]))
@@ -84,8 +93,9 @@ for _ in range(100_000):
 def test_kill_9_mid_stream_loses_no_confirmed_event(tmp_path: Path) -> None:
     path = tmp_path / "outbox.db"
     root = Path(__file__).resolve().parents[2]
-    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], cwd=root,
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)], cwd=root, stdout=subprocess.PIPE, text=True
+    )
     assert writer.stdout is not None
     confirmed: list[str] = []
     for line in writer.stdout:

@@ -14,10 +14,10 @@ import av
 import pytest
 from av.video.stream import VideoStream
 
+from edge.capture.packet_ring import PacketRing, StoredPacket
+from edge.capture.reader import Reader
 from edge.config import ReaderConfig
-from edge.health import CameraHealthTracker
-from edge.packet_ring import PacketRing, StoredPacket
-from edge.reader import Reader
+from edge.delivery.health import CameraHealthTracker
 from tests.support import paths
 from tests.support.rtsp import RtspServer
 
@@ -47,8 +47,15 @@ def inspect_clip(path: Path) -> Clip:
         duration = float(container.duration or 0) / av.time_base
     with av.open(str(path)) as container:
         frames = sum(1 for _ in container.decode(video=0))
-    return Clip(codec, frames, packets[0].is_keyframe, [bytes(p) for p in packets],
-                [p.dts or 0 for p in packets], duration, data.find(b"moov") < data.find(b"mdat"))
+    return Clip(
+        codec,
+        frames,
+        packets[0].is_keyframe,
+        [bytes(p) for p in packets],
+        [p.dts or 0 for p in packets],
+        duration,
+        data.find(b"moov") < data.find(b"mdat"),
+    )
 
 
 def source_packets(path: Path, from_s: float) -> list[bytes]:
@@ -59,14 +66,23 @@ def source_packets(path: Path, from_s: float) -> list[bytes]:
 
 
 def read_recording(path: Path, ring: PacketRing) -> None:
-    reader = Reader("cam-clip", str(path), ReaderConfig(), analysis_fps=1, live=False,
-                    health=CameraHealthTracker("cam-clip"), ring=ring, start_ts=0.0)
+    reader = Reader(
+        "cam-clip",
+        str(path),
+        ReaderConfig(),
+        analysis_fps=1,
+        live=False,
+        health=CameraHealthTracker("cam-clip"),
+        ring=ring,
+        start_ts=0.0,
+    )
     for _ in reader.frames(threading.Event()):
         pass
 
 
 def seconds(packet: av.Packet[VideoStream]) -> float:
-    assert packet.pts is not None and packet.time_base is not None
+    assert packet.pts is not None
+    assert packet.time_base is not None
     return float(packet.pts * packet.time_base)
 
 
@@ -85,12 +101,15 @@ def highway_ring(shared_media: Path) -> PacketRing:
 @pytest.mark.parametrize(
     ("moment", "first_keyframe"),
     [
-        (15.0, 12.8),    # pre-roll starts 0.2 s after a keyframe
+        (15.0, 12.8),  # pre-roll starts 0.2 s after a keyframe
         (14.7, 8.5333),  # pre-roll starts 0.1 s before one: the previous keyframe, a whole GOP earlier
     ],
 )
 def test_clip_is_a_remux_from_the_keyframe_before_the_preroll(
-    highway_ring: PacketRing, tmp_path: Path, moment: float, first_keyframe: float,
+    highway_ring: PacketRing,
+    tmp_path: Path,
+    moment: float,
+    first_keyframe: float,
 ) -> None:
     path = tmp_path / "clip.mp4"
     start, end = moment - 2.0, moment + 2.0
@@ -107,13 +126,15 @@ def test_clip_is_a_remux_from_the_keyframe_before_the_preroll(
     assert clip.keyframe_first
     assert abs(len(clip.packets) - round((end - first_keyframe) * 30)) <= 1
     assert abs(clip.frames - round((end - start) * 30)) <= 1
-    expected = source_packets(paths.HIGHWAY, first_keyframe)[:len(clip.packets)]
+    expected = source_packets(paths.HIGHWAY, first_keyframe)[: len(clip.packets)]
     assert clip.packets == expected, "packet bytes differ from the source: the clip was not a pure remux"
     assert all(b > a for a, b in itertools.pairwise(clip.dts))
     assert clip.moov_before_mdat, "no +faststart: a browser could not seek before the download ends"
 
 
-def test_empty_ring_and_spans_before_any_packet_give_no_clip(highway_ring: PacketRing, tmp_path: Path) -> None:
+def test_empty_ring_and_spans_before_any_packet_give_no_clip(
+    highway_ring: PacketRing, tmp_path: Path
+) -> None:
     assert PacketRing(seconds=10).write_clip(0.0, 4.0, tmp_path / "a.mp4") is None
     assert PacketRing(seconds=10).newest_ts is None
     assert highway_ring.write_clip(-10.0, -5.0, tmp_path / "b.mp4") is None
@@ -148,7 +169,9 @@ def test_clip_uses_only_the_newest_stream_segment(shared_media: Path, tmp_path: 
     assert clip.packets[0] == source_packets(paths.HIGHWAY, 0.0)[0]
 
 
-def test_packets_without_timestamps_get_them_from_their_neighbours(shared_media: Path, tmp_path: Path) -> None:
+def test_packets_without_timestamps_get_them_from_their_neighbours(
+    shared_media: Path, tmp_path: Path
+) -> None:
     """FFmpeg's RTP demuxer leaves the first packets of a session without pts/dts."""
     ring = PacketRing(seconds=60)
     for index, packet in enumerate(demuxed(paths.HIGHWAY)):
@@ -170,8 +193,15 @@ def test_clip_from_the_live_rtsp_stream_decodes(shared_media: Path, tmp_path: Pa
     ring = PacketRing(seconds=30)
     stop = threading.Event()
     with RtspServer({"highway": paths.HIGHWAY}, loop_count=2) as server:
-        reader = Reader("cam-rtsp", server.url("highway"), ReaderConfig(connect_timeout_s=5, stall_timeout_s=5),
-                        analysis_fps=1, live=True, health=CameraHealthTracker("cam-rtsp"), ring=ring)
+        reader = Reader(
+            "cam-rtsp",
+            server.url("highway"),
+            ReaderConfig(connect_timeout_s=5, stall_timeout_s=5),
+            analysis_fps=1,
+            live=True,
+            health=CameraHealthTracker("cam-rtsp"),
+            ring=ring,
+        )
         watchdog = threading.Timer(30, stop.set)
         watchdog.start()
         started = time.time()
@@ -186,15 +216,20 @@ def test_clip_from_the_live_rtsp_stream_decodes(shared_media: Path, tmp_path: Pa
 
     # Live packets carry arrival times, and GStreamer bursts a second or two ahead when a session
     # starts, so the cut follows arrival time only to within that burst.
-    assert duration is not None and duration == pytest.approx(2.0, abs=0.5)
+    assert duration is not None
+    assert duration == pytest.approx(2.0, abs=0.5)
     clip = inspect_clip(tmp_path / "live.mp4")
-    assert clip.codec == "h264" and clip.keyframe_first
-    assert len(clip.packets) >= clip.frames and abs(clip.frames - 2 * 30) <= 15
+    assert clip.codec == "h264"
+    assert clip.keyframe_first
+    assert len(clip.packets) >= clip.frames
+    assert abs(clip.frames - 2 * 30) <= 15
     assert all(b > a for a, b in itertools.pairwise(clip.dts))
     assert clip.duration_s == pytest.approx(duration, abs=0.05)
 
 
-def test_a_subscriber_gets_the_packets_since_the_last_keyframe_then_each_new_one_once(shared_media: Path) -> None:
+def test_a_subscriber_gets_the_packets_since_the_last_keyframe_then_each_new_one_once(
+    shared_media: Path,
+) -> None:
     ring, seen = PacketRing(seconds=60), list[StoredPacket]()
     pushed: list[tuple[bytes, bool]] = []
     backlog = []
@@ -212,7 +247,8 @@ def test_a_subscriber_gets_the_packets_since_the_last_keyframe_then_each_new_one
     last_key = max(i for i, (_, key) in enumerate(pushed[:150]) if key)
     assert last_key == 128
     assert [p.data for p in backlog] == [data for data, _ in pushed[last_key:150]]
-    assert backlog[0].keyframe and backlog[0].segment.codec == "h264"
+    assert backlog[0].keyframe
+    assert backlog[0].segment.codec == "h264"
     assert [p.data for p in seen] == [data for data, _ in pushed[150:160]]
     assert PacketRing(seconds=10).subscribe(seen.append) == []
 
@@ -231,7 +267,9 @@ def push_with_freeze(ring: PacketRing, freeze_at_s: float, until_s: float = HIGH
         ring.push(packet, media_s + (FREEZE_S if media_s >= freeze_at_s else 0.0))
 
 
-def test_a_freeze_of_the_box_does_not_throw_away_the_video_before_it(shared_media: Path, tmp_path: Path) -> None:
+def test_a_freeze_of_the_box_does_not_throw_away_the_video_before_it(
+    shared_media: Path, tmp_path: Path
+) -> None:
     """An event waiting for its post-roll when the box froze is cut as soon as it thaws: the first
     packets after a 30 s gap must not age the whole ring out (a 30 s SIGSTOP cost 16 events their clips)."""
     ring = PacketRing(seconds=14.0)  # pre 2 + post 2 + 10, as the pipeline sizes it
@@ -243,10 +281,13 @@ def test_a_freeze_of_the_box_does_not_throw_away_the_video_before_it(shared_medi
     assert duration is not None, "the video from before the freeze was dropped"
     assert duration == pytest.approx(20.0 - (moment - 2.0), abs=2 * FRAME_S)  # up to the freeze
     clip = inspect_clip(tmp_path / "clip.mp4")
-    assert clip.keyframe_first and abs(clip.frames - round(duration * 30)) <= 1
+    assert clip.keyframe_first
+    assert abs(clip.frames - round(duration * 30)) <= 1
 
 
-def test_the_ring_still_holds_only_its_seconds_of_video_across_a_freeze(shared_media: Path, tmp_path: Path) -> None:
+def test_the_ring_still_holds_only_its_seconds_of_video_across_a_freeze(
+    shared_media: Path, tmp_path: Path
+) -> None:
     """The gap counts as (almost) nothing and video in full: 14 s of video after a freeze push out
     everything from before it, and the ring starts at a keyframe again."""
     ring = PacketRing(seconds=14.0)
@@ -255,4 +296,5 @@ def test_the_ring_still_holds_only_its_seconds_of_video_across_a_freeze(shared_m
     assert ring.write_clip(0.0, 16.0, tmp_path / "before.mp4") is None
     duration = ring.write_clip(0.0, FREEZE_S + 31.0, tmp_path / "after.mp4")
     first_kept = min(k for k in HIGHWAY_KEYFRAMES_S if k >= HIGHWAY_END_S - 14.0)
-    assert duration is not None and duration == pytest.approx(HIGHWAY_END_S - first_kept, abs=2 * FRAME_S)
+    assert duration is not None
+    assert duration == pytest.approx(HIGHWAY_END_S - first_kept, abs=2 * FRAME_S)

@@ -17,10 +17,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from contract.status import CameraState
+from edge.capture.frames import Frame
+from edge.capture.reader import Reader, ReaderError, mask_credentials
 from edge.config import ReaderConfig
-from edge.frames import Frame
-from edge.health import CameraHealthTracker
-from edge.reader import Reader, ReaderError, mask_credentials
+from edge.delivery.health import CameraHealthTracker
 from tests.support import paths
 from tests.support.rtsp import RtspServer
 
@@ -29,18 +29,29 @@ HIGHWAY_CREATED = datetime(2019, 4, 1, 18, 23, 53, tzinfo=UTC).timestamp()
 LIVE = ReaderConfig(connect_timeout_s=2, stall_timeout_s=2, backoff_initial_s=0.2, backoff_max_s=1)
 
 
-def read_all(source: Path | str, fps: float = 1.0, settings: ReaderConfig | None = None,
-             start_ts: float | None = 0.0) -> list[Frame]:
-    reader = Reader("cam-test", str(source), settings or ReaderConfig(), analysis_fps=fps, live=False,
-                    health=CameraHealthTracker("cam-test"), start_ts=start_ts)
+def read_all(
+    source: Path | str, fps: float = 1.0, settings: ReaderConfig | None = None, start_ts: float | None = 0.0
+) -> list[Frame]:
+    reader = Reader(
+        "cam-test",
+        str(source),
+        settings or ReaderConfig(),
+        analysis_fps=fps,
+        live=False,
+        health=CameraHealthTracker("cam-test"),
+        start_ts=start_ts,
+    )
     return list(reader.frames(threading.Event()))
 
 
 def pts_seconds(path: Path) -> list[float]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        return [float(p.pts * p.time_base) for p in container.demux(stream)
-                if p.pts is not None and p.time_base is not None]
+        return [
+            float(p.pts * p.time_base)
+            for p in container.demux(stream)
+            if p.pts is not None and p.time_base is not None
+        ]
 
 
 def live_reader(url: str, health: CameraHealthTracker, fps: float = 5.0) -> Reader:
@@ -77,7 +88,8 @@ def test_recording_is_sampled_at_analysis_fps_in_media_time(shared_media: Path, 
     assert all(b - a == pytest.approx(1 / fps, abs=1 / 30 + 1e-6) for a, b in itertools.pairwise(stamps))
     source = pts_seconds(paths.HIGHWAY)
     assert all(min(abs(ts - 1000.0 - pts) for pts in source) < 1e-6 for ts in stamps), "ts != start_ts + pts"
-    assert frames[0].image.shape == (360, 640, 3) and frames[0].image.dtype == np.uint8
+    assert frames[0].image.shape == (360, 640, 3)
+    assert frames[0].image.dtype == np.uint8
 
 
 def test_recording_time_starts_at_its_creation_time_or_zero(shared_media: Path, tmp_path: Path) -> None:
@@ -124,7 +136,10 @@ def test_unreadable_recording_raises_naming_the_source(tmp_path: Path, source: s
 @pytest.mark.parametrize(
     ("text", "masked"),
     [
-        ("rtsp://admin:s3cret@10.0.0.21:554/Streaming/Channels/102", "rtsp://***@10.0.0.21:554/Streaming/Channels/102"),
+        (
+            "rtsp://admin:s3cret@10.0.0.21:554/Streaming/Channels/102",
+            "rtsp://***@10.0.0.21:554/Streaming/Channels/102",
+        ),
         ("rtsp://token@cam/x", "rtsp://***@cam/x"),
         ("error opening 'rtsp://u:p@h/x': refused", "error opening 'rtsp://***@h/x': refused"),
         ("rtsp://10.0.0.21/live?user=a@b", "rtsp://10.0.0.21/live?user=a@b"),
@@ -142,7 +157,8 @@ def highway_rtsp() -> Iterator[RtspServer]:
 
 
 def test_live_stream_reconnects_by_itself_after_a_server_restart(
-    highway_rtsp: RtspServer, stop: threading.Event,
+    highway_rtsp: RtspServer,
+    stop: threading.Event,
 ) -> None:
     health = CameraHealthTracker("cam-live")
     frames = live_reader(highway_rtsp.url("highway"), health).frames(stop)
@@ -150,14 +166,16 @@ def test_live_stream_reconnects_by_itself_after_a_server_restart(
     first = list(itertools.islice(frames, 5))
     assert len(first) == 5
     assert all(abs(f.ts - time.time()) < 2.0 for f in first), "live frames must carry wall-clock time"
-    assert health.state is CameraState.streaming and health.reconnects == 0
+    assert health.state is CameraState.streaming
+    assert health.reconnects == 0
 
     highway_rtsp.restart()
     restarted = time.time()
     after = next((f for f in frames if f.ts > restarted), None)
 
     assert after is not None, "no frame after the restart"
-    assert health.reconnects >= 1 and health.state is CameraState.streaming
+    assert health.reconnects >= 1
+    assert health.state is CameraState.streaming
     stop.set()
     stopping = time.monotonic()
     assert list(frames) == []
@@ -166,7 +184,8 @@ def test_live_stream_reconnects_by_itself_after_a_server_restart(
 
 
 def test_frozen_server_trips_the_stall_watchdog_then_the_reader_recovers(
-    highway_rtsp: RtspServer, stop: threading.Event,
+    highway_rtsp: RtspServer,
+    stop: threading.Event,
 ) -> None:
     """SIGSTOP keeps the TCP connection open but silent, like a hung camera."""
     health = CameraHealthTracker("cam-frozen")
@@ -186,7 +205,8 @@ def test_frozen_server_trips_the_stall_watchdog_then_the_reader_recovers(
 
     assert stalled < 3 * LIVE.stall_timeout_s
     # The stall, or (the server still frozen at the next try) the connect timeout after it.
-    assert during is not None and (during.startswith("stalled") or "timed out" in during), during
+    assert during is not None
+    assert during.startswith("stalled") or "timed out" in during, during
     assert after is None, "last_error must clear once the camera streams again"
     assert health.reconnects >= 1
     assert health.state is CameraState.stopped
@@ -211,14 +231,18 @@ def test_silent_server_backs_off_without_hanging_and_hides_credentials(stop: thr
     assert waited < LIVE.connect_timeout_s + 1.0
     assert not consumer.is_alive(), "the reader did not stop"
     assert health.state is CameraState.stopped
-    assert logs and all(log.get("camera") == "cam-silent" for log in logs)
+    assert logs
+    assert all(log.get("camera") == "cam-silent" for log in logs)
     reasons = [log["reason"] for log in logs if log["event"] == "stream lost, reconnecting"]
     timed_out = f"cannot connect: timed out: no answer within {LIVE.connect_timeout_s:g} s"
-    assert reasons and all(reason == timed_out for reason in reasons), reasons
+    assert reasons
+    assert all(reason == timed_out for reason in reasons), reasons
     assert "s3cret" not in repr(logs)
 
 
-def test_a_camera_that_answers_garbage_is_reported_as_invalid_data_not_as_a_timeout(stop: threading.Event) -> None:
+def test_a_camera_that_answers_garbage_is_reported_as_invalid_data_not_as_a_timeout(
+    stop: threading.Event,
+) -> None:
     """The counterpart of the silent camera: it answers at once, with bytes that are not RTSP."""
     with socket.socket() as garbage:
         garbage.bind(("127.0.0.1", 0))
@@ -234,7 +258,9 @@ def test_a_camera_that_answers_garbage_is_reported_as_invalid_data_not_as_a_time
         stop.set()
         consumer.join(timeout=LIVE.connect_timeout_s + 1)
 
-    assert error is not None and error.startswith("cannot connect: ") and "timed out" not in error, error
+    assert error is not None
+    assert error.startswith("cannot connect: "), error
+    assert "timed out" not in error, error
     assert "Invalid data" in error, error
 
 

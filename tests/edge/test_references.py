@@ -10,15 +10,15 @@ import av
 import pytest
 
 from contract.rpc import ErrorCode
+from edge.analysis.detector import Detector
+from edge.capture.frames import Frame
+from edge.commands.references import ReferenceApprovals
+from edge.commands.rpc import RpcError
 from edge.config import ModelConfig, load_config
-from edge.detector import Detector
-from edge.evidence import EvidenceWriter
-from edge.frames import Frame
-from edge.health import CameraHealthTracker
-from edge.media_store import MediaStore
+from edge.delivery.health import CameraHealthTracker
+from edge.evidence.recorder import EvidenceWriter
+from edge.evidence.store import MediaStore
 from edge.pipeline import CameraContext, CameraPipeline
-from edge.references import ReferenceApprovals
-from edge.rpc import RpcError
 from tests.edge.conftest import EdgeConfigFactory
 from tests.support.paths import HIGHWAY
 
@@ -34,15 +34,20 @@ def detector(model_path: Path) -> Detector:
 def pipeline(tmp_path: Path, edge_config: EdgeConfigFactory, detector: Detector) -> CameraPipeline:
     config = load_config(edge_config(VERGE, {"illegal_building": {}}))
     context = CameraContext(
-        device_id="box", detector=detector, tracker_yaml="botsort.yaml",
-        evidence=EvidenceWriter(MediaStore(tmp_path / "media", 10**8), 85, 1, 1), sink=lambda event: None,
+        device_id="box",
+        detector=detector,
+        tracker_yaml="botsort.yaml",
+        evidence=EvidenceWriter(MediaStore(tmp_path / "media", 10**8), 85, 1, 1),
+        sink=lambda event: None,
         state_dir=tmp_path / "rules",
     )
     return CameraPipeline(config.cameras[0], context, CameraHealthTracker("cam-1"))
 
 
 def approve(approvals: ReferenceApprovals, **params: str) -> object:
-    return asyncio.run(approvals.approve({"camera_id": "cam-1", "zone_id": "zone-1", "approved_by": "wang", **params}))
+    return asyncio.run(
+        approvals.approve({"camera_id": "cam-1", "zone_id": "zone-1", "approved_by": "wang", **params})
+    )
 
 
 def test_latest_frame_becomes_the_persisted_reference(pipeline: CameraPipeline, tmp_path: Path) -> None:
@@ -51,8 +56,11 @@ def test_latest_frame_becomes_the_persisted_reference(pipeline: CameraPipeline, 
     pipeline.process(Frame(image, 1_800_000_000.0))
     answer = approve(ReferenceApprovals({"cam-1": pipeline}.get))
     assert answer.reference_taken_at == 1_800_000_000.0  # type: ignore[attr-defined]
-    meta = json.loads((tmp_path / "rules" / "illegal_building" / "cam-1" / "zone-1" / "reference.json").read_text())
-    assert meta["ts"] == 1_800_000_000.0 and meta["approved_by"] == "wang"
+    meta = json.loads(
+        (tmp_path / "rules" / "illegal_building" / "cam-1" / "zone-1" / "reference.json").read_text()
+    )
+    assert meta["ts"] == 1_800_000_000.0
+    assert meta["approved_by"] == "wang"
 
 
 @pytest.mark.parametrize(
@@ -63,8 +71,9 @@ def test_latest_frame_becomes_the_persisted_reference(pipeline: CameraPipeline, 
         ({"zone_id": "bad zone!"}, ErrorCode.bad_request),
     ],
 )
-def test_requests_that_cannot_be_honoured_say_why(pipeline: CameraPipeline, params: dict[str, str],
-                                                   code: ErrorCode) -> None:
+def test_requests_that_cannot_be_honoured_say_why(
+    pipeline: CameraPipeline, params: dict[str, str], code: ErrorCode
+) -> None:
     pipeline.process(Frame(av.VideoFrame(64, 64, "rgb24").to_ndarray(format="bgr24"), 1.0))
     with pytest.raises(RpcError) as raised:
         approve(ReferenceApprovals({"cam-1": pipeline}.get), **params)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from edge.restarts import RestartBackoff
+from edge.commands.restarts import RestartBackoff
 
 
 class Clock:
@@ -29,8 +29,13 @@ def supervise(backoff: RestartBackoff, clock: Clock, runs_s: list[float]) -> lis
         clock.now += runs_s[len(waits)]
         raise RuntimeError("database or disk is full")
 
-    retrying = Retrying(wait=backoff, sleep=sleep, retry=retry_if_exception_type(RuntimeError),
-                        stop=stop_after_attempt(len(runs_s)), reraise=True)
+    retrying = Retrying(
+        wait=backoff,
+        sleep=sleep,
+        retry=retry_if_exception_type(RuntimeError),
+        stop=stop_after_attempt(len(runs_s)),
+        reraise=True,
+    )
     with pytest.raises(RuntimeError):
         retrying(pipeline)
     return waits
@@ -50,4 +55,5 @@ def test_the_wait_doubles_while_crashes_follow_each_other_and_starts_over_after_
 def test_the_wait_is_capped() -> None:
     clock = Clock()
     waits = supervise(RestartBackoff(initial_s=1, max_s=10, healthy_s=300, clock=clock), clock, [1] * 8)
-    assert max(waits) <= 10 and waits[-1] == 10
+    assert max(waits) <= 10
+    assert waits[-1] == 10

@@ -25,9 +25,9 @@ from central.config import MqttConfig as CentralMqtt
 from central.rpc import RpcClient, RpcFailed, RpcTimeout, RpcUnavailable
 from contract.rpc import ErrorCode
 from contract.topics import Topics
+from edge.commands.rpc import LoopThread, RpcError, RpcServer
 from edge.config import MqttConfig as EdgeMqtt
-from edge.mqtt_link import MqttLink
-from edge.rpc import LoopThread, RpcError, RpcServer
+from edge.delivery.mqtt_link import MqttLink
 from tests.support.broker import Broker
 
 DEVICE = "rpc-box"
@@ -77,14 +77,17 @@ class Edge:
 
 
 def central(url: str, prefix: str, timeout_s: float = 5.0) -> RpcClient:
-    client = RpcClient(CentralMqtt(url=url, topic_prefix=prefix, client_id=f"rpc-test-{uuid.uuid4().hex[:6]}"),
-                       timeout_s)
+    client = RpcClient(
+        CentralMqtt(url=url, topic_prefix=prefix, client_id=f"rpc-test-{uuid.uuid4().hex[:6]}"), timeout_s
+    )
     client.start()
     assert client.wait_ready(10), "the rpc client did not subscribe to its reply topic"
     return client
 
 
-def call(client: RpcClient, method: str, body: BaseModel, device: str = DEVICE, **kwargs: Any) -> dict[str, Any]:
+def call(
+    client: RpcClient, method: str, body: BaseModel, device: str = DEVICE, **kwargs: Any
+) -> dict[str, Any]:
     return asyncio.run(client.call(device, method, body, **kwargs))
 
 
@@ -125,19 +128,25 @@ def test_round_trip_and_concurrent_calls_each_get_their_own_answer(pair: tuple[E
     assert [a["echoed"]["value"] for a in answers] == list(range(20))
 
 
-@pytest.mark.parametrize(("method", "code", "message"), [
-    ("refuse", "viewer_limit", "this box already serves 4 live viewer(s)"),
-    ("crash", "internal", "'crash' failed on the edge: ZeroDivisionError('boom')"),
-    ("hang", "timeout", "'hang' took longer than 1 s"),
-    ("reboot", "unknown_method", "no RPC method 'reboot' (known: crash, echo, hang, refuse)"),
-])
-def test_errors_come_back_with_code_and_message(pair: tuple[Edge, RpcClient], method: str, code: str,
-                                                message: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "code", "message"),
+    [
+        ("refuse", "viewer_limit", "this box already serves 4 live viewer(s)"),
+        ("crash", "internal", "'crash' failed on the edge: ZeroDivisionError('boom')"),
+        ("hang", "timeout", "'hang' took longer than 1 s"),
+        ("reboot", "unknown_method", "no RPC method 'reboot' (known: crash, echo, hang, refuse)"),
+    ],
+)
+def test_errors_come_back_with_code_and_message(
+    pair: tuple[Edge, RpcClient], method: str, code: str, message: str
+) -> None:
     _, client = pair
     with pytest.raises(RpcFailed) as failed:
         call(client, method, Body())
     assert (failed.value.code, failed.value.message) == (code, message)
-    assert call(client, "echo", Body(value=1))["echoed"] == {"value": 1}, "the link must survive a failed call"
+    assert call(client, "echo", Body(value=1))["echoed"] == {"value": 1}, (
+        "the link must survive a failed call"
+    )
 
 
 def test_no_answer_is_a_timeout_not_a_hang(prefix: str) -> None:
@@ -173,8 +182,14 @@ class RawRequester:
             self.answers[getattr(message.properties, "CorrelationData", b"")] = json.loads(message.payload)
             self._arrived.notify_all()
 
-    def send(self, topic: str, payload: bytes, correlation: bytes | None, reply: bool = True,
-             reply_to: str | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        payload: bytes,
+        correlation: bytes | None,
+        reply: bool = True,
+        reply_to: str | None = None,
+    ) -> None:
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho has no hints here
         if reply:
             properties.ResponseTopic = reply_to or self.reply_topic
@@ -192,14 +207,18 @@ class RawRequester:
         self._client.loop_stop()
 
 
-@pytest.mark.parametrize(("payload", "expected"), [
-    (b"{not json", "the request body is not JSON: "),
-    (b"\xff\xfe\x00", "the request body is not JSON: "),
-    (b"[1, 2, 3]", "the request body must be a JSON object, not list"),
-    (b"", "the request body is not JSON: "),
-])
-def test_malformed_requests_get_bad_request_and_the_link_lives_on(pair: tuple[Edge, RpcClient], prefix: str,
-                                                                  payload: bytes, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"{not json", "the request body is not JSON: "),
+        (b"\xff\xfe\x00", "the request body is not JSON: "),
+        (b"[1, 2, 3]", "the request body must be a JSON object, not list"),
+        (b"", "the request body is not JSON: "),
+    ],
+)
+def test_malformed_requests_get_bad_request_and_the_link_lives_on(
+    pair: tuple[Edge, RpcClient], prefix: str, payload: bytes, expected: str
+) -> None:
     edge, client = pair
     raw = RawRequester(prefix)
     try:
@@ -207,7 +226,8 @@ def test_malformed_requests_get_bad_request_and_the_link_lives_on(pair: tuple[Ed
         raw.send(topic, b'{"no": "reply topic"}', b"dropped", reply=False)  # nobody to answer: dropped
         raw.send(topic, payload, b"corr-1")
         answer = raw.answer(b"corr-1")
-        assert answer["ok"] is False and answer["code"] == "bad_request"
+        assert answer["ok"] is False
+        assert answer["code"] == "bad_request"
         assert answer["error"].startswith(expected)
         assert b"dropped" not in raw.answers
     finally:
@@ -216,14 +236,18 @@ def test_malformed_requests_get_bad_request_and_the_link_lives_on(pair: tuple[Ed
     assert call(client, "echo", Body(value="still here"))["echoed"] == {"value": "still here"}
 
 
-@pytest.mark.parametrize("elsewhere", [
-    "{prefix}/devices/other-box/replies/central",
-    "{prefix}/devices/rpc-box/events",
-    "{prefix}/devices/rpc-box/replies/central/deeper",
-    "{prefix}/replies/central",
-])
-def test_the_edge_answers_only_on_its_own_reply_topics(pair: tuple[Edge, RpcClient], prefix: str,
-                                                       elsewhere: str) -> None:
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "{prefix}/devices/other-box/replies/central",
+        "{prefix}/devices/rpc-box/events",
+        "{prefix}/devices/rpc-box/replies/central/deeper",
+        "{prefix}/replies/central",
+    ],
+)
+def test_the_edge_answers_only_on_its_own_reply_topics(
+    pair: tuple[Edge, RpcClient], prefix: str, elsewhere: str
+) -> None:
     """A request naming any other response topic is dropped: no request makes the edge publish elsewhere."""
     edge, _ = pair
     topic = elsewhere.format(prefix=prefix)
@@ -247,8 +271,12 @@ def test_an_answer_from_another_device_than_the_one_asked_is_dropped(prefix: str
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho has no hints here
         properties.CorrelationData = getattr(request.properties, "CorrelationData", b"")
         token = reply_to.rsplit("/", 1)[1]
-        client.publish(topics.replies("impostor-box", token), b'{"ok": true, "from": "impostor"}', qos=1,
-                       properties=properties)
+        client.publish(
+            topics.replies("impostor-box", token),
+            b'{"ok": true, "from": "impostor"}',
+            qos=1,
+            properties=properties,
+        )
         client.publish(reply_to, b'{"ok": true, "from": "victim"}', qos=1, properties=properties)
 
     subscribed = threading.Event()
@@ -277,7 +305,9 @@ def test_the_edge_resubscribes_after_the_broker_restarts(tmp_path: Path) -> None
             deadline = time.monotonic() + 30
             while True:  # both sides reconnect with back-off; the edge must subscribe again by itself
                 try:
-                    assert call(client, "echo", Body(value="after"), timeout_s=1.0)["echoed"] == {"value": "after"}
+                    assert call(client, "echo", Body(value="after"), timeout_s=1.0)["echoed"] == {
+                        "value": "after"
+                    }
                     break
                 except (RpcTimeout, RpcUnavailable):
                     assert time.monotonic() < deadline, "no answer after the broker restart"

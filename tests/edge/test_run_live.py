@@ -69,28 +69,47 @@ class Subscriber:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[tuple[RtspServer, Subscriber, Path,
-                                                                                     subprocess.Popen[bytes]]]:
+def live(
+    tmp_path_factory: pytest.TempPathFactory, model_path: Path
+) -> Iterator[tuple[RtspServer, Subscriber, Path, subprocess.Popen[bytes]]]:
     folder = tmp_path_factory.mktemp("live")
     prefix = f"gridwatch-test/{uuid.uuid4().hex[:8]}"
     camera = RtspServer({"parking": PARKING_ROW}).start()
     config = {
-        "device_id": "live-box", "central": {"url": None},
+        "device_id": "live-box",
+        "central": {"url": None},
         "mqtt": {"url": "mqtt://127.0.0.1:1883", "topic_prefix": prefix, "status_interval_s": 1},
-        "model": {"path": str(model_path)}, "storage": {"dir": str(folder / "state")},
+        "model": {"path": str(model_path)},
+        "storage": {"dir": str(folder / "state")},
         "evidence": {"pre_s": PRE_S, "post_s": POST_S},
-        "cameras": [{
-            "id": "parking", "source": camera.url("parking"), "analysis_fps": 5,
-            "reader": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 2},
-            "zones": [{"id": "row", "polygon": PARKED_ROW, "rules": {"illegal_parking": TIME_LAPSE_PARKING}}],
-        }],
+        "cameras": [
+            {
+                "id": "parking",
+                "source": camera.url("parking"),
+                "analysis_fps": 5,
+                "reader": {
+                    "connect_timeout_s": 3,
+                    "stall_timeout_s": 3,
+                    "backoff_initial_s": 0.5,
+                    "backoff_max_s": 2,
+                },
+                "zones": [
+                    {"id": "row", "polygon": PARKED_ROW, "rules": {"illegal_parking": TIME_LAPSE_PARKING}}
+                ],
+            }
+        ],
     }
     path = folder / "edge.yaml"
     path.write_text(yaml.safe_dump(config))
     subscriber = Subscriber(prefix)
     log = (folder / "edge.log").open("wb")
-    edge = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(path)], cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    edge = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(path)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         yield camera, subscriber, folder, edge
     finally:
@@ -111,8 +130,16 @@ def test_parked_cars_become_start_events_with_evidence(live) -> None:  # type: i
     assert len({e.event_id for e in subscriber.events}) == len(subscriber.events)
     media_dir = folder / "state" / "media"
     for event in starts()[:5]:
-        assert event.device_id == "live-box" and event.camera_id == "parking" and event.zone_id == "row"
-        assert event.details["dwell_s"] >= 2.0 and event.details["label"] in {"car", "truck", "bus", "motorcycle"}
+        assert event.device_id == "live-box"
+        assert event.camera_id == "parking"
+        assert event.zone_id == "row"
+        assert event.details["dwell_s"] >= 2.0
+        assert event.details["label"] in {
+            "car",
+            "truck",
+            "bus",
+            "motorcycle",
+        }
         kinds = sorted(m.label or "" for m in event.media)
         assert kinds == ["arrival", "clip", "dwell"], kinds
         for media in event.media:
@@ -120,7 +147,8 @@ def test_parked_cars_become_start_events_with_evidence(live) -> None:  # type: i
             assert path.stat().st_size == media.bytes
             if media.kind.value == "snapshot":
                 image = cv2.imread(str(path))
-                assert image is not None and image.shape[:2] == (320, 576)
+                assert image is not None
+                assert image.shape[:2] == (320, 576)
             else:
                 with av.open(str(path)) as clip:
                     assert clip.duration is not None
@@ -134,11 +162,17 @@ def test_camera_outage_is_survived_and_shown_in_status(live) -> None:  # type: i
     camera, subscriber, _folder, _edge = live
 
     def health() -> CameraHealth | None:
-        return subscriber.status[-1].cameras[0] if subscriber.status and subscriber.status[-1].cameras else None
+        return (
+            subscriber.status[-1].cameras[0] if subscriber.status and subscriber.status[-1].cameras else None
+        )
 
     def streaming(reconnects_above: int = -1) -> CameraHealth | None:
         current = health()
-        ok = current is not None and current.state == CameraState.streaming and current.reconnects > reconnects_above
+        ok = (
+            current is not None
+            and current.state == CameraState.streaming
+            and current.reconnects > reconnects_above
+        )
         return current if ok else None
 
     before = wait_until(streaming, 60, "streaming").reconnects
@@ -155,11 +189,15 @@ def test_sigterm_after_sigcont_stops_cleanly_and_marks_the_device_offline(live) 
     kernel hands to a thread other than the main one must stop the agent all the same."""
     _camera, subscriber, folder, edge = live
     edge.send_signal(signal.SIGSTOP)
-    wait_until(lambda: Path(f"/proc/{edge.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T", 5,
-               "the edge to stop")
+    wait_until(
+        lambda: Path(f"/proc/{edge.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T",
+        5,
+        "the edge to stop",
+    )
     edge.send_signal(signal.SIGCONT)
     edge.send_signal(signal.SIGTERM)
     assert edge.wait(timeout=60) == 0, (folder / "edge.log").read_text()[-3000:]
-    wait_until(lambda: subscriber.status and subscriber.status[-1].state.value == "offline", 10,
-                    "the offline status")
+    wait_until(
+        lambda: subscriber.status and subscriber.status[-1].state.value == "offline", 10, "the offline status"
+    )
     assert "agent stopped" in (folder / "edge.log").read_text()

@@ -5,7 +5,7 @@ that was frozen: the stop must never be lost, for a small program, for ``gridwat
 Why it was lost: after SIGCONT the kernel often hands the SIGTERM to a thread other than the main one
 (the main thread still has the continue pending). CPython then only flags the signal; its handler
 runs when the main thread next executes bytecode, and a main thread blocked in ``Event.wait()`` never
-does. Two to four in every six tries hung this way before ``edge.stop_signals``.
+does. Two to four in every six tries hung this way before ``edge.commands.stop_signals``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ EXIT_BOUND_S = 30.0
 
 BUSY_PROGRAM = r"""
 import threading, time
-from edge.stop_signals import StopSignals
+from edge.commands.stop_signals import StopSignals
 
 stop = threading.Event()
 
@@ -83,18 +83,32 @@ def test_a_sigterm_right_after_sigcont_always_wakes_the_waiting_main_thread() ->
     assert outcomes == [(0, [b"stopped"])] * 20
 
 
-def edge_config(folder: Path, device_id: str, source: str, model_path: Path, *,
-                mqtt_url: str = "mqtt://127.0.0.1:1883") -> Path:
+def edge_config(
+    folder: Path, device_id: str, source: str, model_path: Path, *, mqtt_url: str = "mqtt://127.0.0.1:1883"
+) -> Path:
     config = {
-        "device_id": device_id, "central": {"url": None},
+        "device_id": device_id,
+        "central": {"url": None},
         "mqtt": {"url": mqtt_url, "topic_prefix": f"gridwatch-test/{uuid.uuid4().hex[:8]}"},
-        "model": {"path": str(model_path)}, "storage": {"dir": str(folder / f"{device_id}-state")},
+        "model": {"path": str(model_path)},
+        "storage": {"dir": str(folder / f"{device_id}-state")},
         "evidence": {"pre_s": 1, "post_s": 1},
-        "cameras": [{
-            "id": "cam", "source": source, "analysis_fps": 5,
-            "reader": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 2},
-            "zones": [{"id": "row", "polygon": PARKED_ROW, "rules": {"illegal_parking": TIME_LAPSE_PARKING}}],
-        }],
+        "cameras": [
+            {
+                "id": "cam",
+                "source": source,
+                "analysis_fps": 5,
+                "reader": {
+                    "connect_timeout_s": 3,
+                    "stall_timeout_s": 3,
+                    "backoff_initial_s": 0.5,
+                    "backoff_max_s": 2,
+                },
+                "zones": [
+                    {"id": "row", "polygon": PARKED_ROW, "rules": {"illegal_parking": TIME_LAPSE_PARKING}}
+                ],
+            }
+        ],
     }
     path = folder / f"{device_id}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -109,27 +123,36 @@ def camera(shared_media: Path) -> Iterator[RtspServer]:
 
 def spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
-def test_edge_run_exits_cleanly_when_sigterm_follows_sigcont(tmp_path: Path, camera: RtspServer,
-                                                              model_path: Path) -> None:
+def test_edge_run_exits_cleanly_when_sigterm_follows_sigcont(
+    tmp_path: Path, camera: RtspServer, model_path: Path
+) -> None:
     """Three agents at once, each streaming a real RTSP camera (threads busy with FFmpeg, detection, MQTT)."""
     edges: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     for n in range(3):
         config = edge_config(tmp_path, f"sig-box-{n}", camera.url("highway"), model_path)
         log = tmp_path / f"sig-box-{n}.log"
-        edges[f"sig-box-{n}"] = (spawn([str(BIN / "gridwatch-edge"), "--log-json", "run", "--config", str(config)],
-                                       log), log)
+        edges[f"sig-box-{n}"] = (
+            spawn([str(BIN / "gridwatch-edge"), "--log-json", "run", "--config", str(config)], log),
+            log,
+        )
     try:
         for name, (process, log) in edges.items():
             wait_until(partial(_streaming, process, log), 120, f"{name} streaming")
         for process, _ in edges.values():
             freeze_then_terminate(process)
         exits = {name: _exit_code(process) for name, (process, _) in edges.items()}
-        assert exits == dict.fromkeys(edges, 0), {name: log.read_text(errors="replace")[-2000:]
-                                                  for name, (_, log) in edges.items()}
+        assert exits == dict.fromkeys(edges, 0), {
+            name: log.read_text(errors="replace")[-2000:] for name, (_, log) in edges.items()
+        }
         assert all(b'"agent stopped"' in log.read_bytes() for _, log in edges.values())
     finally:
         for process, _ in edges.values():
@@ -138,21 +161,58 @@ def test_edge_run_exits_cleanly_when_sigterm_follows_sigcont(tmp_path: Path, cam
                 process.wait()
 
 
-def test_analyze_stops_reading_on_sigterm_and_keeps_undelivered_events(tmp_path: Path, model_path: Path) -> None:
+def test_analyze_stops_reading_on_sigterm_and_keeps_undelivered_events(
+    tmp_path: Path, model_path: Path
+) -> None:
     """``analyze --publish`` of a long recording, frozen, then terminated: it stops at once, says it was
     interrupted (exit 4), and the events it found are in the events file and the outbox."""
     looped = tmp_path / "parking-x20.mp4"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", "19", "-i", str(PARKING_ROW), "-an",
-                    "-c", "copy", str(looped)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-stream_loop",
+            "19",
+            "-i",
+            str(PARKING_ROW),
+            "-an",
+            "-c",
+            "copy",
+            str(looped),
+        ],
+        check=True,
+    )
     # No broker on port 9: every event the analysis finds stays in the outbox.
     config = edge_config(tmp_path, "sig-analyze", "unused", model_path, mqtt_url="mqtt://127.0.0.1:9")
     events_out, log = tmp_path / "events.jsonl", tmp_path / "analyze.log"
-    process = spawn([str(BIN / "gridwatch-edge"), "--log-json", "analyze", "--config", str(config), "--camera",
-                     "cam", "--source", str(looped), "--events-out", str(events_out), "--publish",
-                     "--drain-timeout", "600", "--no-progress"], log)
+    process = spawn(
+        [
+            str(BIN / "gridwatch-edge"),
+            "--log-json",
+            "analyze",
+            "--config",
+            str(config),
+            "--camera",
+            "cam",
+            "--source",
+            str(looped),
+            "--events-out",
+            str(events_out),
+            "--publish",
+            "--drain-timeout",
+            "600",
+            "--no-progress",
+        ],
+        log,
+    )
     try:
-        wait_until(lambda: process.poll() is None and events_out.exists() and events_out.read_text(), 120,
-                   f"analyze to find an event\n{log.read_text(errors='replace')[-3000:]}")
+        wait_until(
+            lambda: process.poll() is None and events_out.exists() and events_out.read_text(),
+            120,
+            f"analyze to find an event\n{log.read_text(errors='replace')[-3000:]}",
+        )
         freeze_then_terminate(process)
         code = _exit_code(process)
     finally:

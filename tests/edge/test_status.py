@@ -16,11 +16,11 @@ import pytest
 from contract.event import MediaKind
 from contract.status import CameraState, DeviceState, DeviceStatus, StorageState
 from edge.config import MqttConfig
-from edge.health import CameraHealthTracker
-from edge.media_store import MediaStore
-from edge.mqtt_link import MqttLink
-from edge.outbox import Outbox
-from edge.status import StatusPublisher, storage_health
+from edge.delivery.health import CameraHealthTracker
+from edge.delivery.mqtt_link import MqttLink
+from edge.delivery.outbox import Outbox
+from edge.delivery.status import StatusPublisher, storage_health
+from edge.evidence.store import MediaStore
 from tests.edge.test_outbox import TOPIC, make_event
 from tests.support.broker import Broker, Recorder
 from tests.support.small_fs import MB, fill, free_bytes, small_filesystem
@@ -76,7 +76,9 @@ def test_a_retained_status_carries_camera_health_and_ends_offline(tmp_path: Path
 
 def test_a_fresh_status_follows_every_reconnect(tmp_path: Path, broker: Broker) -> None:
     link = MqttLink(MqttConfig(url=broker.url, keepalive_s=5), "dev-r", reconnect_max_s=1)
-    status = StatusPublisher(link, "dev-r", [], Outbox(tmp_path / "outbox.db"), interval_s=3600, version="0.1.0")
+    status = StatusPublisher(
+        link, "dev-r", [], Outbox(tmp_path / "outbox.db"), interval_s=3600, version="0.1.0"
+    )
     link.start()
     status.start()
     try:
@@ -105,10 +107,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from edge.config import MqttConfig
-from edge.health import CameraHealthTracker
-from edge.mqtt_link import MqttLink
-from edge.outbox import Outbox
-from edge.status import StatusPublisher
+from edge.delivery.health import CameraHealthTracker
+from edge.delivery.mqtt_link import MqttLink
+from edge.delivery.outbox import Outbox
+from edge.delivery.status import StatusPublisher
 
 link = MqttLink(MqttConfig(url=sys.argv[1], keepalive_s=5), "dev-k")
 outbox = Outbox(Path(sys.argv[2]))
@@ -121,8 +123,12 @@ sys.stdin.read()  # until killed
 
 def test_a_killed_agent_is_marked_offline_by_its_last_will(tmp_path: Path, broker: Broker) -> None:
     root = Path(__file__).resolve().parents[2]
-    agent = subprocess.Popen([sys.executable, "-c", _AGENT, broker.url, str(tmp_path / "outbox.db")],
-                             cwd=root, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    agent = subprocess.Popen(
+        [sys.executable, "-c", _AGENT, broker.url, str(tmp_path / "outbox.db")],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
     status = watch(broker, "dev-k")
     try:
         assert status.wait_for(lambda got: any(b'"online"' in m.payload for m in got), timeout=15)

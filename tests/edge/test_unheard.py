@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge.outbox import OutboxItem
-from edge.unheard import Unheard
+from edge.delivery.outbox import OutboxItem
+from edge.delivery.unheard import Unheard
 
 
 class Clock:
@@ -23,16 +23,21 @@ def test_while_nobody_listens_one_probe_goes_after_a_wait_that_doubles_up_to_the
     unheard = Unheard(initial_s=1.0, max_s=3.0, clock=clock)
 
     assert unheard.keep(item(1)) == 1.0
-    assert unheard.keep(item(2)) is None, "an event already on its way when nobody listened does not reset the wait"
-    assert unheard.holding and len(unheard) == 2
-    assert unheard.due(room=10) == [] and unheard.wait_s() == 1.0
+    assert unheard.keep(item(2)) is None, (
+        "an event already on its way when nobody listened does not reset the wait"
+    )
+    assert unheard.holding
+    assert len(unheard) == 2
+    assert unheard.due(room=10) == []
+    assert unheard.wait_s() == 1.0
 
     waits = []
     for _ in range(4):
         clock.now += unheard.wait_s() or 0.0
         probe = unheard.due(room=10)
         assert [p.seq for p in probe] == [1], "the oldest event alone probes"
-        assert unheard.due(room=10) == [] and unheard.wait_s() is None, "one probe at a time"
+        assert unheard.due(room=10) == [], "one probe at a time"
+        assert unheard.wait_s() is None, "one probe at a time"
         waits.append(unheard.keep(probe[0]))
     assert waits == [2.0, 3.0, 3.0, 3.0]
 

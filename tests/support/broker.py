@@ -80,8 +80,9 @@ class Broker:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -108,8 +109,9 @@ class Recorder:
         if not self._subscribed.wait(10.0):
             raise TimeoutError(f"subscriber {client_id} did not subscribe to {topic}")
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                    properties: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, properties: object
+    ) -> None:
         client.subscribe(self._topic, qos=1)
         self._subscribed.set()
 
@@ -130,4 +132,3 @@ class Recorder:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-

@@ -79,8 +79,9 @@ class DeployBroker:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _copy(self, shipped: str) -> str:
@@ -96,8 +97,9 @@ class DeployBroker:
                 self._ports[section] = free_port()
                 lines.append(f"listener {self._ports[section]} 127.0.0.1")
                 continue
-            line = line.replace("/etc/mosquitto/", f"{self._dir}/etc/").replace("/var/lib/mosquitto/",
-                                                                                   f"{self._dir}/var/")
+            line = line.replace("/etc/mosquitto/", f"{self._dir}/etc/").replace(
+                "/var/lib/mosquitto/", f"{self._dir}/var/"
+            )
             if key == "password_file":
                 self._write_passwords(Path(line.split(maxsplit=1)[1]), section)
             elif key == "acl_file":
@@ -107,10 +109,14 @@ class DeployBroker:
 
     def _write_passwords(self, path: Path, section: int | None) -> None:
         """The accounts of the listener at ``section`` (every account for a file outside any listener)."""
-        users = {DEVICES_PORT: self._devices, CENTRAL_PORT: [self._central]}.get(section or 0,
-                                                                                  [*self._devices, self._central])
+        users = {DEVICES_PORT: self._devices, CENTRAL_PORT: [self._central]}.get(
+            section or 0, [*self._devices, self._central]
+        )
         path.unlink(missing_ok=True)
         for user in users:
             create = [] if path.exists() else ["-c"]
-            subprocess.run(["mosquitto_passwd", *create, "-b", str(path), user, self.passwords[user]], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["mosquitto_passwd", *create, "-b", str(path), user, self.passwords[user]],
+                check=True,
+                capture_output=True,
+            )

@@ -31,7 +31,11 @@ class LocalEdge:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "edge", "--log-json", *level, "run", "--config", str(path)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
 
     def records(self, event: str | None = None) -> list[dict[str, Any]]:
         """The log's records so far; with ``event``, only those with that message."""

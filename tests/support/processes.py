@@ -6,8 +6,9 @@ import signal
 import subprocess
 
 
-def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM,
-                 timeout: float = 10.0) -> None:
+def stop_process(
+    process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0
+) -> None:
     """``sig`` first, so the server can save its state; SIGKILL if it has not exited after ``timeout`` s."""
     process.send_signal(sig)
     try:

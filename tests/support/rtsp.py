@@ -22,8 +22,14 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # has the gi bindings for GStreamer; the ven
 class RtspServer:
     """Serves ``mounts`` (mount -> MP4 file) at ``rtsp://127.0.0.1:PORT/mount``; the port survives restarts."""
 
-    def __init__(self, mounts: dict[str, Path], *, loop: bool = True, loop_count: int = 20,
-                 startup_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        mounts: dict[str, Path],
+        *,
+        loop: bool = True,
+        loop_count: int = 20,
+        startup_timeout_s: float = 30.0,
+    ) -> None:
         self.mounts = mounts
         self.port = free_port()
         self._loop = loop
@@ -37,7 +43,9 @@ class RtspServer:
 
     def start(self) -> Self:
         command = [SYSTEM_PYTHON, str(SCRIPT), "--port", str(self.port)]
-        command += [arg for mount, path in self.mounts.items() for arg in ("--mount", f"/{mount.lstrip('/')}={path}")]
+        command += [
+            arg for mount, path in self.mounts.items() for arg in ("--mount", f"/{mount.lstrip('/')}={path}")
+        ]
         if self._loop:
             command += ["--loop", "--loop-count", str(self._loop_count)]
         with self._log.open("wb") as log:
@@ -67,8 +75,9 @@ class RtspServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
         self._log.unlink(missing_ok=True)
 
@@ -84,6 +93,8 @@ class RtspServer:
             self._running()
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"RTSP server not ready after {self._startup_timeout_s} s:\n{self._log.read_text()}")
+                raise TimeoutError(
+                    f"RTSP server not ready after {self._startup_timeout_s} s:\n{self._log.read_text()}"
+                )
             time.sleep(0.05)
         wait_for_port(self.port, timeout=max(1.0, deadline - time.monotonic()))

@@ -25,7 +25,7 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402  # only after require_version picks the API
 
 # Only the first video track is linked; config-interval=-1 repeats SPS/PPS before every IDR frame,
 # so a client that joins mid-stream can start decoding at the next keyframe.
@@ -47,8 +47,21 @@ def parse_mount(value: str) -> tuple[str, Path]:
 def looped_copy(source: Path, count: int, folder: Path) -> Path:
     """A video-only copy of ``source`` repeated ``count`` times, without re-encoding."""
     target = folder / f"{source.stem}.looped.mp4"
-    command = ["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", str(count - 1), "-i", str(source),
-               "-map", "0:v:0", "-c", "copy", str(target)]
+    command = [
+        "ffmpeg",
+        "-loglevel",
+        "error",
+        "-y",
+        "-stream_loop",
+        str(count - 1),
+        "-i",
+        str(source),
+        "-map",
+        "0:v:0",
+        "-c",
+        "copy",
+        str(target),
+    ]
     subprocess.run(command, check=True)
     return target
 
@@ -69,8 +82,9 @@ def build_server(port: int, mounts: dict[str, Path]) -> GstRtspServer.RTSPServer
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--mount", type=parse_mount, action="append", required=True,
-                        help="/name=FILE; repeatable")
+    parser.add_argument(
+        "--mount", type=parse_mount, action="append", required=True, help="/name=FILE; repeatable"
+    )
     parser.add_argument("--loop", action="store_true", help="repeat each file (see --loop-count)")
     parser.add_argument("--loop-count", type=int, default=20, help="times each file is repeated with --loop")
     args = parser.parse_args(argv)

@@ -42,8 +42,10 @@ class Visit:
             k = 1.0
         else:
             k = 1.0 - (t - leave) / self.drive_s
-        return (round(self.start[0] + k * (self.stop[0] - self.start[0])),
-                round(self.start[1] + k * (self.stop[1] - self.start[1])))
+        return (
+            round(self.start[0] + k * (self.stop[0] - self.start[0])),
+            round(self.start[1] + k * (self.stop[1] - self.start[1])),
+        )
 
 
 def _decoded(source: Path) -> list[np.ndarray]:
@@ -66,7 +68,7 @@ def compose(background: np.ndarray, patch: np.ndarray, visit: Visit, t: float) -
         return image
     x, y = where
     height, width = patch.shape[:2]
-    image[y:y + height, x:x + width] = patch
+    image[y : y + height, x : x + width] = patch
     return image
 
 

@@ -32,10 +32,16 @@ def small_filesystem(mount_point: Path, size_mb: int) -> Iterator[Path]:
     """A ``size_mb`` tmpfs at ``mount_point`` for the block; unmounted (lazily, should a process
     still hold a file) afterwards."""
     mount_point.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a {size_mb} MB tmpfs at {mount_point} (root needed): {done.stderr.strip()}")
+        pytest.skip(
+            f"cannot mount a {size_mb} MB tmpfs at {mount_point} (root needed): {done.stderr.strip()}"
+        )
     try:
         yield mount_point
     finally:

@@ -51,8 +51,13 @@ class _Process:
 
     def _spawn(self, command: list[str]) -> None:
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self._process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
 
     @property
     def pid(self) -> int:
@@ -83,8 +88,9 @@ class _Process:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-                raise AssertionError(f"{self.name} ignored SIGTERM for {timeout} s and was killed:\n"
-                                     f"{self.log_tail()}") from None
+                raise AssertionError(
+                    f"{self.name} ignored SIGTERM for {timeout} s and was killed:\n{self.log_tail()}"
+                ) from None
         return process.returncode
 
     def log_tail(self, chars: int = 4000) -> str:
@@ -105,8 +111,12 @@ class _Process:
 class CentralProcess(_Process):
     """``gridwatch-central serve`` on a free port, SQLite in ``folder``, and a token per role."""
 
-    ROLES: ClassVar[dict[str, list[str]]] = {"admin": [], "operator": [], "device": [],
-                                             "cg-chongchuan": ["--department", "cg-chongchuan"]}
+    ROLES: ClassVar[dict[str, list[str]]] = {
+        "admin": [],
+        "operator": [],
+        "device": [],
+        "cg-chongchuan": ["--department", "cg-chongchuan"],
+    }
 
     def __init__(self, folder: Path, *, rpc_timeout_s: float = 3.0) -> None:
         super().__init__("central", folder)
@@ -116,8 +126,14 @@ class CentralProcess(_Process):
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = yaml.safe_load(CENTRAL_EXAMPLE.read_text(encoding="utf-8"))
         config["data_dir"] = str(folder / "central-data")
-        config["mqtt"].update({"topic_prefix": self.prefix, "group": f"g-{unique}", "client_id": f"central-{unique}",
-                               "session_expiry_s": 0})
+        config["mqtt"].update(
+            {
+                "topic_prefix": self.prefix,
+                "group": f"g-{unique}",
+                "client_id": f"central-{unique}",
+                "session_expiry_s": 0,
+            }
+        )
         config["http"]["port"] = self.port
         config["live"] = {"rpc_timeout_s": rpc_timeout_s}
         self.config_path = folder / "central.yaml"
@@ -128,19 +144,47 @@ class CentralProcess(_Process):
         """Serving and subscribed; ``tokens=False`` skips creating one token per role (a few seconds)."""
         for holder, extra in self.ROLES.items() if tokens else ():
             role = "department" if extra else holder
-            done = subprocess.run([str(BIN / "gridwatch-central"), "create-token", "--config", str(self.config_path),
-                                   "--role", role, "--name", holder, *extra], check=True, capture_output=True, text=True)
+            done = subprocess.run(
+                [
+                    str(BIN / "gridwatch-central"),
+                    "create-token",
+                    "--config",
+                    str(self.config_path),
+                    "--role",
+                    role,
+                    "--name",
+                    holder,
+                    *extra,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             self.tokens[holder] = done.stdout.strip().splitlines()[-1]
-        self._spawn([str(BIN / "gridwatch-central"), "--log-json", "serve", "--config", str(self.config_path)])
+        self._spawn(
+            [str(BIN / "gridwatch-central"), "--log-json", "serve", "--config", str(self.config_path)]
+        )
         wait_until(self._subscribed, 30, f"central to serve on {self.base_url}\n{self.log_tail()}")
         return self
 
     def device_token(self, device_id: str) -> str:
         """A device token named after ``device_id`` (made once): the central ties that device's uploads to it."""
         if device_id not in self.tokens:
-            done = subprocess.run([str(BIN / "gridwatch-central"), "create-token", "--config", str(self.config_path),
-                                   "--role", "device", "--name", device_id], check=True, capture_output=True,
-                                  text=True)
+            done = subprocess.run(
+                [
+                    str(BIN / "gridwatch-central"),
+                    "create-token",
+                    "--config",
+                    str(self.config_path),
+                    "--role",
+                    "device",
+                    "--name",
+                    device_id,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             self.tokens[device_id] = done.stdout.strip().splitlines()[-1]
         return self.tokens[device_id]
 
@@ -153,11 +197,15 @@ class CentralProcess(_Process):
             return False
 
     def get(self, path: str, token: str = "admin") -> httpx.Response:
-        return httpx.get(self.base_url + path, headers={"Authorization": f"Bearer {self.tokens[token]}"}, timeout=30)
+        return httpx.get(
+            self.base_url + path, headers={"Authorization": f"Bearer {self.tokens[token]}"}, timeout=30
+        )
 
     def camera_state(self, device_id: str, camera_id: str) -> str | None:
         cameras = self.get("/api/v1/cameras").json()
-        return next((c["state"] for c in cameras if (c["device_id"], c["camera_id"]) == (device_id, camera_id)), None)
+        return next(
+            (c["state"] for c in cameras if (c["device_id"], c["camera_id"]) == (device_id, camera_id)), None
+        )
 
     def device_state(self, device_id: str) -> str | None:
         devices = self.get("/api/v1/devices").json()
@@ -167,11 +215,24 @@ class CentralProcess(_Process):
 def camera(camera_id: str, source: str, **extra: Any) -> dict[str, Any]:
     """A camera entry with one no-parking zone over the lower half, analysed once a second."""
     entry: dict[str, Any] = {
-        "id": camera_id, "name": f"{camera_id} (test)", "district": "chongchuan", "source": source,
+        "id": camera_id,
+        "name": f"{camera_id} (test)",
+        "district": "chongchuan",
+        "source": source,
         "analysis_fps": 1,
-        "reader": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 2},
-        "zones": [{"id": "lower-half", "polygon": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]],
-                   "rules": {"illegal_parking": {"dwell_s": 60}}}],
+        "reader": {
+            "connect_timeout_s": 3,
+            "stall_timeout_s": 3,
+            "backoff_initial_s": 0.5,
+            "backoff_max_s": 2,
+        },
+        "zones": [
+            {
+                "id": "lower-half",
+                "polygon": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]],
+                "rules": {"illegal_parking": {"dwell_s": 60}},
+            }
+        ],
     }
     entry.update(extra)
     return entry
@@ -180,8 +241,14 @@ def camera(camera_id: str, source: str, **extra: Any) -> dict[str, Any]:
 class EdgeProcess(_Process):
     """``gridwatch-edge run`` for ``cameras``, talking to ``central`` (MQTT prefix, media uploads)."""
 
-    def __init__(self, folder: Path, central: CentralProcess, device_id: str, cameras: list[dict[str, Any]],
-                 **sections: Any) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        central: CentralProcess,
+        device_id: str,
+        cameras: list[dict[str, Any]],
+        **sections: Any,
+    ) -> None:
         super().__init__(f"edge-{device_id}", folder)
         self.device_id = device_id
         self.central = central
@@ -208,7 +275,11 @@ class EdgeProcess(_Process):
                 return False
             return all(self.central.camera_state(self.device_id, c) == "streaming" for c in streaming or [])
 
-        wait_until(ready, timeout, f"{self.name} online with {streaming or 'its cameras'} streaming\n{self.log_tail()}")
+        wait_until(
+            ready,
+            timeout,
+            f"{self.name} online with {streaming or 'its cameras'} streaming\n{self.log_tail()}",
+        )
         return self
 
     def events(self, name: str) -> list[dict[str, Any]]:

@@ -31,27 +31,36 @@ def upgrade() -> None:
     with op.batch_alter_table("login_sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("parent_id", _ID, nullable=True))
         batch_op.create_index(batch_op.f("ix_login_sessions_parent_id"), ["parent_id"], unique=False)
-        batch_op.create_foreign_key(batch_op.f("fk_login_sessions_parent_id_login_sessions"), "login_sessions",
-                                    ["parent_id"], ["id"], ondelete="CASCADE")
+        batch_op.create_foreign_key(
+            batch_op.f("fk_login_sessions_parent_id_login_sessions"),
+            "login_sessions",
+            ["parent_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
 
-    op.create_table("login_throttle",
-    sa.Column("key", sa.String(length=128), nullable=False),
-    sa.Column("attempts", sa.Integer(), nullable=False),
-    sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
-    sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttle"))
+    op.create_table(
+        "login_throttle",
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttle")),
     )
     with op.batch_alter_table("login_throttle", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_login_throttle_last_attempt_at"), ["last_attempt_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_login_throttle_last_attempt_at"), ["last_attempt_at"], unique=False
+        )
 
-    op.create_table("account_audit",
-    sa.Column("id", _ID, nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("actor", sa.String(length=128), nullable=False),
-    sa.Column("action", sa.String(length=32), nullable=False),
-    sa.Column("target", sa.String(length=256), nullable=False),
-    sa.Column("detail", sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint("id", name=op.f("pk_account_audit"))
+    op.create_table(
+        "account_audit",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=128), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("target", sa.String(length=256), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_account_audit")),
     )
     with op.batch_alter_table("account_audit", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_account_audit_at"), ["at"], unique=False)

@@ -15,8 +15,8 @@ from pathlib import Path
 import av
 import pytest
 
+from edge.capture.packet_ring import PacketRing, StoredPacket
 from edge.live.h264 import passthrough_problem
-from edge.packet_ring import PacketRing, StoredPacket
 from tests.support.paths import HIGHWAY
 
 B_FRAMES = "the H.264 has B-frames, which browsers do not play over WebRTC"
@@ -25,11 +25,31 @@ Rewrite = Callable[[int, int], int]
 
 
 def transport_stream(folder: Path, name: str, *encoder: str) -> Path:
-    """The first 300 frames of highway.mp4 (keyframes at 0, 128 and 256) as MPEG-TS: re-encoded with ``encoder`` options, or copied."""
+    """The first 300 frames of highway.mp4 (keyframes at 0, 128 and 256) as MPEG-TS: re-encoded with
+    ``encoder`` options, or copied."""
     target = folder / f"{name}.ts"
     codec = list(encoder) or ["-c:v", "copy"]
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(HIGHWAY), "-an", "-frames:v", "300", *codec,
-                    "-bsf:v", "h264_mp4toannexb", "-f", "mpegts", str(target)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(HIGHWAY),
+            "-an",
+            "-frames:v",
+            "300",
+            *codec,
+            "-bsf:v",
+            "h264_mp4toannexb",
+            "-f",
+            "mpegts",
+            str(target),
+        ],
+        check=True,
+        timeout=60,
+    )
     return target
 
 
@@ -37,8 +57,10 @@ def transport_stream(folder: Path, name: str, *encoder: str) -> Path:
 def streams(tmp_path_factory: pytest.TempPathFactory, shared_media: Path) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("h264")
     x264 = ["-c:v", "libx264", "-profile:v", "main", "-g", "30", "-preset", "ultrafast"]
-    return {"camera": transport_stream(folder, "camera"),
-            "b-frames": transport_stream(folder, "b-frames", *x264, "-bf", "2")}
+    return {
+        "camera": transport_stream(folder, "camera"),
+        "b-frames": transport_stream(folder, "b-frames", *x264, "-bf", "2"),
+    }
 
 
 def ring_of(path: Path, rewrite: Rewrite = lambda i, pts: pts) -> PacketRing:
@@ -72,11 +94,13 @@ def another_client_joined(i: int, pts: int) -> int:
 
 
 @pytest.mark.parametrize("rewrite", [looped, rtp_wrap, another_client_joined])
-def test_a_stream_without_b_frames_passes_through_across_timestamp_jumps(streams: dict[str, Path],
-                                                                         rewrite: Rewrite) -> None:
+def test_a_stream_without_b_frames_passes_through_across_timestamp_jumps(
+    streams: dict[str, Path], rewrite: Rewrite
+) -> None:
     ring = ring_of(streams["camera"], rewrite)
     packets = backlog(ring)
-    assert packets and packets[0].keyframe
+    assert packets
+    assert packets[0].keyframe
     assert passthrough_problem(packets) is None
 
 

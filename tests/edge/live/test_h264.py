@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import av
 import pytest
 
+from edge.capture.packet_ring import StoredPacket
 from edge.live.h264 import (
     Sps,
     has_b_frames,
@@ -18,7 +19,6 @@ from edge.live.h264 import (
     slice_types,
     with_parameter_sets,
 )
-from edge.packet_ring import StoredPacket
 from tests.support.paths import MEDIA
 
 SPS = b"\x00\x00\x00\x01\x67\x4d\x00\x1f\xaa"
@@ -58,7 +58,9 @@ def sps_nal(profile: int, reorder: int | None) -> bytes:
     bits.ue(0).ue(0).ue(2).ue(1).u(1, 0).ue(39).ue(22).u(1, 1).u(1, 1).u(1, 0)
     if reorder is None:
         return bits.u(1, 0).nal(0x67)
-    bits.u(1, 1).u(8, 0)  # a VUI: aspect ratio, overscan, signal type, chroma, timing, 2 HRDs, pic_struct absent
+    bits.u(1, 1).u(
+        8, 0
+    )  # a VUI: aspect ratio, overscan, signal type, chroma, timing, 2 HRDs, pic_struct absent
     bits.u(1, 1).u(1, 1).ue(2).ue(1).ue(16).ue(16)  # bitstream restriction
     return bits.ue(reorder).ue(reorder + 1).nal(0x67)
 
@@ -75,7 +77,9 @@ class Segment:
         return SimpleNamespace(codec_context=SimpleNamespace(has_b_frames=self.probed_b_frames))
 
 
-def packet(data: bytes, pts: int | None, keyframe: bool = False, segment: Segment | None = None) -> StoredPacket:
+def packet(
+    data: bytes, pts: int | None, keyframe: bool = False, segment: Segment | None = None
+) -> StoredPacket:
     return StoredPacket(data, pts, pts, 3000, keyframe, 0.0, segment or Segment())  # type: ignore[arg-type]
 
 
@@ -90,42 +94,56 @@ def test_slice_types_are_read_from_each_slice_header() -> None:
     assert list(slice_types(b"\x00\x00\x01\x41")) == [], "a slice cut short says nothing"
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("highway", Sps(77, 0)),            # Main, bitstream restriction: no reordering
-    ("parking_row", Sps(77, 2)),        # Main with B-frames
-    ("busway_road", Sps(100, 2)),       # High: chroma format and scaling matrix flags come first
-    ("carpark_aisle", Sps(66, None)),   # Baseline, VUI without a bitstream restriction
-    ("dusk_street", Sps(77, 2)),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("highway", Sps(77, 0)),  # Main, bitstream restriction: no reordering
+        ("parking_row", Sps(77, 2)),  # Main with B-frames
+        ("busway_road", Sps(100, 2)),  # High: chroma format and scaling matrix flags come first
+        ("carpark_aisle", Sps(66, None)),  # Baseline, VUI without a bitstream restriction
+        ("dusk_street", Sps(77, 2)),
+    ],
+)
 def test_sps_reads_as_ffmpeg_reads_it(shared_media: Path, name: str, expected: Sps) -> None:
     """Expected values from ``ffmpeg -bsf:v trace_headers`` on each sample's SPS."""
     with av.open(str(MEDIA / f"{name}.mp4")) as container:
         avcc = container.streams.video[0].codec_context.extradata
     assert avcc is not None
     length = int.from_bytes(avcc[6:8], "big")  # avcC: the first SPS follows a 2-byte length at offset 6
-    assert parse_sps(avcc[8:8 + length]) == expected
+    assert parse_sps(avcc[8 : 8 + length]) == expected
 
 
 def test_a_synthetic_sps_reads_back() -> None:
     assert parse_sps(sps_nal(77, None)[4:]) == Sps(77, None)
     assert parse_sps(sps_nal(100, 0)[4:]) == Sps(100, 0)
     assert parse_sps(sps_nal(77, 3)[4:]) == Sps(77, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ends early"):
         parse_sps(sps_nal(77, 3)[4:9])
 
 
-@pytest.mark.parametrize(("sps", "probed", "slices", "expected"), [
-    (sps_nal(77, 0), True, [B_SLICE], False),     # the SPS promises no reordering: it decides
-    (sps_nal(77, 2), False, [P_SLICE], True),     # the SPS allows reordering: not passed through
-    (sps_nal(66, None), True, [P_SLICE], False),  # Baseline has no B slices
-    (sps_nal(77, None), False, [P_SLICE], False),  # Main without a promise: the slices and the probe decide
-    (sps_nal(77, None), False, [P_SLICE, B_SLICE], True),
-    (sps_nal(77, None), True, [], True),          # keyframe only: the probe saw B-frames when the stream opened
-])
-def test_b_frames_are_read_from_the_bitstream(sps: bytes, probed: bool, slices: list[bytes], expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("sps", "probed", "slices", "expected"),
+    [
+        (sps_nal(77, 0), True, [B_SLICE], False),  # the SPS promises no reordering: it decides
+        (sps_nal(77, 2), False, [P_SLICE], True),  # the SPS allows reordering: not passed through
+        (sps_nal(66, None), True, [P_SLICE], False),  # Baseline has no B slices
+        (
+            sps_nal(77, None),
+            False,
+            [P_SLICE],
+            False,
+        ),  # Main without a promise: the slices and the probe decide
+        (sps_nal(77, None), False, [P_SLICE, B_SLICE], True),
+        (sps_nal(77, None), True, [], True),  # keyframe only: the probe saw B-frames when the stream opened
+    ],
+)
+def test_b_frames_are_read_from_the_bitstream(
+    sps: bytes, probed: bool, slices: list[bytes], expected: bool
+) -> None:
     segment = Segment(extradata=None, probed_b_frames=probed)
-    packets = [packet(sps + PPS + IDR, 0, True, segment)] + [packet(s, 3000 * i, False, segment)
-                                                            for i, s in enumerate(slices, 1)]
+    packets = [packet(sps + PPS + IDR, 0, True, segment)] + [
+        packet(s, 3000 * i, False, segment) for i, s in enumerate(slices, 1)
+    ]
     assert has_b_frames(packets) is expected
 
 
@@ -134,24 +152,35 @@ def test_the_sps_may_come_out_of_band() -> None:
     assert has_b_frames([packet(IDR, 0, True, segment)]) is True
 
 
-@pytest.mark.parametrize(("data", "extradata", "expected"), [
-    (IDR, SPS + PPS, SPS + PPS + IDR),              # parameters only out of band: prepended
-    (AUD + SPS + PPS + IDR, SPS + PPS, AUD + SPS + PPS + IDR),  # already in band: unchanged
-    (IDR, None, IDR),                                # nothing to prepend
-    (IDR, b"\x01\x4d\x00\x1f", IDR),                 # avcC extradata is not Annex B: not prepended
-])
+@pytest.mark.parametrize(
+    ("data", "extradata", "expected"),
+    [
+        (IDR, SPS + PPS, SPS + PPS + IDR),  # parameters only out of band: prepended
+        (AUD + SPS + PPS + IDR, SPS + PPS, AUD + SPS + PPS + IDR),  # already in band: unchanged
+        (IDR, None, IDR),  # nothing to prepend
+        (IDR, b"\x01\x4d\x00\x1f", IDR),  # avcC extradata is not Annex B: not prepended
+    ],
+)
 def test_keyframes_carry_their_parameter_sets(data: bytes, extradata: bytes | None, expected: bytes) -> None:
     assert with_parameter_sets(data, extradata) == expected
 
 
-@pytest.mark.parametrize(("packets", "problem"), [
-    ([packet(IDR, 0, True), packet(P_SLICE, 3000)], None),
-    ([packet(IDR, 0, True), packet(P_SLICE, 9000), packet(P_SLICE, 3000)], None),  # times jump back: no matter
-    ([], "no keyframe received yet"),
-    ([packet(IDR, 0, True, Segment(codec="hevc"))], "the camera sends hevc, not H.264"),
-    ([packet(b"\x00\x00\x00\x10" + IDR[3:], 0, True)], "the H.264 is not in Annex B framing"),
-    ([packet(IDR, 0, True), packet(P_SLICE, 9000), packet(B_SLICE, 3000)],
-     "the H.264 has B-frames, which browsers do not play over WebRTC"),
-])
+@pytest.mark.parametrize(
+    ("packets", "problem"),
+    [
+        ([packet(IDR, 0, True), packet(P_SLICE, 3000)], None),
+        (
+            [packet(IDR, 0, True), packet(P_SLICE, 9000), packet(P_SLICE, 3000)],
+            None,
+        ),  # times jump back: no matter
+        ([], "no keyframe received yet"),
+        ([packet(IDR, 0, True, Segment(codec="hevc"))], "the camera sends hevc, not H.264"),
+        ([packet(b"\x00\x00\x00\x10" + IDR[3:], 0, True)], "the H.264 is not in Annex B framing"),
+        (
+            [packet(IDR, 0, True), packet(P_SLICE, 9000), packet(B_SLICE, 3000)],
+            "the H.264 has B-frames, which browsers do not play over WebRTC",
+        ),
+    ],
+)
 def test_passthrough_problem(packets: list[StoredPacket], problem: str | None) -> None:
     assert passthrough_problem(packets) == problem

@@ -24,14 +24,14 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from contract.status import CameraState
+from edge.capture.packet_ring import PacketRing
+from edge.commands.rpc import LoopThread
 from edge.config import LiveConfig
-from edge.health import CameraHealthTracker
+from edge.delivery.health import CameraHealthTracker
 from edge.live import tracks
 from edge.live.feed import CameraFeed
 from edge.live.service import LiveService
 from edge.live.tracks import PacketTrack
-from edge.packet_ring import PacketRing
-from edge.rpc import LoopThread
 from tests.support.paths import HIGHWAY
 from tests.support.stack import wait_until
 
@@ -43,9 +43,36 @@ FPS = 30
 def long_gop(tmp_path_factory: pytest.TempPathFactory, shared_media: Path) -> Path:
     """12 s of highway.mp4, a keyframe every 10 s, no B-frames, as MPEG-TS (Annex B, like RTSP's packets)."""
     target = tmp_path_factory.mktemp("gop") / "long-gop.ts"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(HIGHWAY), "-an", "-t", "12", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-profile:v", "main", "-bf", "0", "-g", str(GOP_FRAMES),
-                    "-bsf:v", "h264_mp4toannexb", "-f", "mpegts", str(target)], check=True, timeout=120)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(HIGHWAY),
+            "-an",
+            "-t",
+            "12",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-profile:v",
+            "main",
+            "-bf",
+            "0",
+            "-g",
+            str(GOP_FRAMES),
+            "-bsf:v",
+            "h264_mp4toannexb",
+            "-f",
+            "mpegts",
+            str(target),
+        ],
+        check=True,
+        timeout=120,
+    )
     return target
 
 
@@ -108,7 +135,9 @@ async def view_and_lose_the_picture(service: LiveService, loop: LoopThread, came
         answer = await asyncio.wrap_future(loop.submit(service.offer(offer)))
         await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
         track: MediaStreamTrack = transceiver.receiver.track
-        assert is_keyframe(await asyncio.wait_for(track.recv(), 15)), "a new viewer starts at the GOP's keyframe"
+        assert is_keyframe(await asyncio.wait_for(track.recv(), 15)), (
+            "a new viewer starts at the GOP's keyframe"
+        )
         started = time.monotonic()
         while time.monotonic() - started < 2 * tracks.REPLAY_INTERVAL_S:
             await asyncio.wait_for(track.recv(), 15)
@@ -122,8 +151,9 @@ async def view_and_lose_the_picture(service: LiveService, loop: LoopThread, came
         await pc.close()
 
 
-def test_a_keyframe_request_is_answered_with_the_cached_gop(live: tuple[LiveService, PacketRing, LoopThread],
-                                                            long_gop: Path) -> None:
+def test_a_keyframe_request_is_answered_with_the_cached_gop(
+    live: tuple[LiveService, PacketRing, LoopThread], long_gop: Path
+) -> None:
     service, ring, loop = live
     with Camera(long_gop, ring) as camera:
         wait_until(lambda: ring.newest_ts, 10, "the camera's first packets")
@@ -131,16 +161,20 @@ def test_a_keyframe_request_is_answered_with_the_cached_gop(live: tuple[LiveServ
     assert camera_keyframes == 1, "the viewer's keyframe came before the camera's next one"
 
 
-@pytest.mark.parametrize(("keyframe_interval_s", "age_s", "replayed"), [
-    (10.0, 0.1, True),   # the camera's next keyframe is 10 s away
-    (1.0, 0.1, False),   # it is due within a second: the browser gets it soon enough
-    (10.0, 3.0, False),  # the camera sent nothing for 3 s: old pictures must not come back as live
-])
+@pytest.mark.parametrize(
+    ("keyframe_interval_s", "age_s", "replayed"),
+    [
+        (10.0, 0.1, True),  # the camera's next keyframe is 10 s away
+        (1.0, 0.1, False),  # it is due within a second: the browser gets it soon enough
+        (10.0, 3.0, False),  # the camera sent nothing for 3 s: old pictures must not come back as live
+    ],
+)
 def test_the_gop_is_replayed_only_while_the_camera_sends_and_its_next_keyframe_is_far(
-        long_gop: Path, monkeypatch: pytest.MonkeyPatch, keyframe_interval_s: float, age_s: float,
-        replayed: bool) -> None:
+    long_gop: Path, monkeypatch: pytest.MonkeyPatch, keyframe_interval_s: float, age_s: float, replayed: bool
+) -> None:
     """Two keyframes ``keyframe_interval_s`` apart (arrival times), the second ``age_s`` ago."""
     monkeypatch.setattr(tracks, "REPLAY_INTERVAL_S", 0.0)  # the new viewer's own burst does not count here
+
     async def run(packets: list[av.Packet[Any]]) -> int:
         now = time.time()
         step = keyframe_interval_s / GOP_FRAMES
@@ -153,7 +187,7 @@ def test_the_gop_is_replayed_only_while_the_camera_sends_and_its_next_keyframe_i
         ring.push(packets[0], stamps[0])
         await asyncio.sleep(0.01)  # the feed takes the ring on the loop
         track = feed.open_track()
-        for packet, stamp in zip(packets[1:], stamps[1:]):
+        for packet, stamp in zip(packets[1:], stamps[1:], strict=True):
             ring.push(packet, stamp)
         await asyncio.sleep(0.05)  # the ring's listener hands each packet over through the loop
         assert isinstance(track, PacketTrack)
@@ -163,5 +197,5 @@ def test_the_gop_is_replayed_only_while_the_camera_sends_and_its_next_keyframe_i
 
     with av.open(str(long_gop)) as container:  # open while the ring holds its packets
         stream = container.streams.video[0]
-        packets = [p for p in container.demux(stream) if p.size][:GOP_FRAMES + 1]
+        packets = [p for p in container.demux(stream) if p.size][: GOP_FRAMES + 1]
         assert asyncio.run(run(packets)) == int(replayed)

@@ -33,7 +33,9 @@ def test_a_new_viewer_gets_the_gop_at_once_then_live_packets_with_rising_timesta
     sent = asyncio.run(run())
     assert [data for data, _ in sent] == [b"key", b"p1", b"p2", b"p3"]
     steps = [b - a for (_, a), (_, b) in itertools.pairwise(sent)]
-    assert steps[:2] == [round(BURST_STEP_S * VIDEO_CLOCK)] * 2, "the backlog is squeezed, not replayed in real time"
+    assert steps[:2] == [round(BURST_STEP_S * VIDEO_CLOCK)] * 2, (
+        "the backlog is squeezed, not replayed in real time"
+    )
     assert 0 < steps[2] < VIDEO_CLOCK
 
 

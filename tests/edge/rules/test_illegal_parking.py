@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from contract.event import Phase
-from edge.detections import Detections
-from edge.frames import Frame
+from edge.analysis.detections import Detections
+from edge.analysis.zones import Zone
+from edge.capture.frames import Frame
 from edge.rules.base import AnalysedFrame, Finding
 from edge.rules.illegal_parking import IllegalParking, IllegalParkingConfig
-from edge.zones import Zone
 
 W, H = 640, 360
 NAMES = {0: "person", 2: "car", 7: "truck"}
@@ -44,7 +44,7 @@ class Obj:
         x1, y1 = int(self.x - 40), int(self.y - 60)
         left = max(0, -x1)
         right = min(80, W - x1)
-        image[y1:y1 + 60, x1 + left:x1 + right] = LOOKS[self.look or self.track][:, left:right]
+        image[y1 : y1 + 60, x1 + left : x1 + right] = LOOKS[self.look or self.track][:, left:right]
 
 
 def frame(ts: float, *objs: Obj) -> AnalysedFrame:
@@ -54,12 +54,19 @@ def frame(ts: float, *objs: Obj) -> AnalysedFrame:
         o.paint(image)
     return AnalysedFrame(
         Frame(image, ts),
-        Detections(xyxy, np.array([o.conf for o in objs], np.float32), np.array([o.cls for o in objs], np.int64),
-                   np.array([o.track for o in objs], np.int64), NAMES),
+        Detections(
+            xyxy,
+            np.array([o.conf for o in objs], np.float32),
+            np.array([o.cls for o in objs], np.int64),
+            np.array([o.track for o in objs], np.int64),
+            NAMES,
+        ),
     )
 
 
-def play(rule: IllegalParking, timeline: list[tuple[float, list[Obj]]], close_at: float | None = None) -> list[Finding]:
+def play(
+    rule: IllegalParking, timeline: list[tuple[float, list[Obj]]], close_at: float | None = None
+) -> list[Finding]:
     found: list[Finding] = []
     for ts, objs in timeline:
         found += rule.update(frame(ts, *objs))
@@ -76,13 +83,16 @@ class Looks(TypedDict, total=False):
     look: int
 
 
-def stay(track: int, x: float, y: float, start: float, end: float, step: float = 1.0,
-         **kw: Unpack[Looks]) -> list[tuple[float, list[Obj]]]:
+def stay(
+    track: int, x: float, y: float, start: float, end: float, step: float = 1.0, **kw: Unpack[Looks]
+) -> list[tuple[float, list[Obj]]]:
     return [(t, [Obj(track, x, y, **kw)]) for t in np.arange(start, end + 1e-9, step)]
 
 
 def parking(**overrides: object) -> IllegalParking:
-    return IllegalParking(ZONE, IllegalParkingConfig.model_validate({"dwell_s": 10, "grace_s": 3, **overrides}))
+    return IllegalParking(
+        ZONE, IllegalParkingConfig.model_validate({"dwell_s": 10, "grace_s": 3, **overrides})
+    )
 
 
 def phases(found: list[Finding]) -> list[tuple[str, float]]:
@@ -94,11 +104,19 @@ def test_vehicle_that_stays_past_dwell_starts_then_ends_after_grace() -> None:
     found = play(parking(), timeline)
     assert phases(found) == [("start", 10.0), ("end", 20.0)]
     start, end = found
-    assert start.episode == end.episode and start.started_at == 0.0
+    assert start.episode == end.episode
+    assert start.started_at == 0.0
     assert [s.label for s in start.snapshots] == ["arrival", "dwell"]
-    assert start.snapshots[0].frame.ts == 0.0 and start.clip_at == 10.0
-    assert end.details["dwell_s"] == 20.0 and end.ended_at == 20.0
-    assert start.details["bbox"] == [round(260 / W, 4), round(240 / H, 4), round(340 / W, 4), round(300 / H, 4)]
+    assert start.snapshots[0].frame.ts == 0.0
+    assert start.clip_at == 10.0
+    assert end.details["dwell_s"] == 20.0
+    assert end.ended_at == 20.0
+    assert start.details["bbox"] == [
+        round(260 / W, 4),
+        round(240 / H, 4),
+        round(340 / W, 4),
+        round(300 / H, 4),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -109,21 +127,41 @@ def test_vehicle_that_stays_past_dwell_starts_then_ends_after_grace() -> None:
         ("a person is not a vehicle", stay(1, 300, 300, 0, 30, cls=0), []),
         ("low confidence ignored", stay(1, 300, 300, 0, 30, conf=0.1), []),
         ("moving through the zone", [(t, [Obj(1, 20 + 25 * t, 300)]) for t in range(25)], []),
-        ("jitter within tolerance still counts",
-         [(t, [Obj(1, 300 + (5 if t % 2 else -5), 300 + (3 if t % 3 else 0))]) for t in range(12)],
-         [("start", 10.0)]),
-        ("stops after driving in: dwell counts from the stop",
-         [(t, [Obj(1, 20 + 40 * t, 300)]) for t in range(5)] + stay(1, 180, 300, 5, 16), [("start", 14.0)]),  # settled at t=4
-        ("brief absence shorter than grace keeps the episode",
-         stay(1, 300, 300, 0, 12) + [(13, []), (14, [])] + stay(1, 300, 300, 15, 16), [("start", 10.0)]),
-        ("new track id at the same spot inherits the stay",
-         stay(1, 300, 300, 0, 6) + stay(9, 302, 301, 7, 11, look=1), [("start", 10.0)]),
-        ("a new track of a different vehicle at the spot does not inherit",
-         stay(1, 300, 300, 0, 6) + stay(9, 302, 301, 7, 15), []),
-        ("a look-alike back at the spot after it stood empty is not one long stay",
-         stay(1, 300, 300, 0, 1) + [(t, []) for t in range(2, 9)] + stay(1, 300, 300, 9, 12), []),
-        ("a queue of different cars passing one spot under one track id is not a parked car",
-         [(t, [Obj(1, 300, 300, look=1 + t % 5)]) for t in range(25)], []),
+        (
+            "jitter within tolerance still counts",
+            [(t, [Obj(1, 300 + (5 if t % 2 else -5), 300 + (3 if t % 3 else 0))]) for t in range(12)],
+            [("start", 10.0)],
+        ),
+        (
+            "stops after driving in: dwell counts from the stop",
+            [(t, [Obj(1, 20 + 40 * t, 300)]) for t in range(5)] + stay(1, 180, 300, 5, 16),
+            [("start", 14.0)],
+        ),  # settled at t=4
+        (
+            "brief absence shorter than grace keeps the episode",
+            stay(1, 300, 300, 0, 12) + [(13, []), (14, [])] + stay(1, 300, 300, 15, 16),
+            [("start", 10.0)],
+        ),
+        (
+            "new track id at the same spot inherits the stay",
+            stay(1, 300, 300, 0, 6) + stay(9, 302, 301, 7, 11, look=1),
+            [("start", 10.0)],
+        ),
+        (
+            "a new track of a different vehicle at the spot does not inherit",
+            stay(1, 300, 300, 0, 6) + stay(9, 302, 301, 7, 15),
+            [],
+        ),
+        (
+            "a look-alike back at the spot after it stood empty is not one long stay",
+            stay(1, 300, 300, 0, 1) + [(t, []) for t in range(2, 9)] + stay(1, 300, 300, 9, 12),
+            [],
+        ),
+        (
+            "a queue of different cars passing one spot under one track id is not a parked car",
+            [(t, [Obj(1, 300, 300, look=1 + t % 5)]) for t in range(25)],
+            [],
+        ),
     ],
 )
 def test_cases(case: str, timeline: list[tuple[float, list[Obj]]], expected: list[tuple[str, float]]) -> None:

@@ -11,15 +11,15 @@ import threading
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from edge.analysis.detector import Detector
+from edge.commands.references import ReferenceApprovals
+from edge.commands.restarts import RestartBackoff
+from edge.commands.rpc import LoopThread, RpcServer
+from edge.commands.runtime import Publishing, evidence_writer, media_store
 from edge.config import CameraConfig, EdgeConfig
-from edge.detector import Detector
-from edge.health import CameraHealthTracker
+from edge.delivery.health import CameraHealthTracker
 from edge.live import LiveService
 from edge.pipeline import CameraContext, CameraPipeline
-from edge.references import ReferenceApprovals
-from edge.restarts import RestartBackoff
-from edge.rpc import LoopThread, RpcServer
-from edge.runtime import Publishing, evidence_writer, media_store
 
 log = structlog.get_logger(__name__)
 
@@ -44,14 +44,18 @@ class Agent:
         self.publishing.start()
         try:
             context = CameraContext(
-                device_id=self.config.device_id, detector=Detector(self.config.model),
+                device_id=self.config.device_id,
+                detector=Detector(self.config.model),
                 tracker_yaml=self.config.model.tracker,
-                evidence=evidence_writer(self.config, self.publishing.store), sink=self.publishing.put,
+                evidence=evidence_writer(self.config, self.publishing.store),
+                sink=self.publishing.put,
                 state_dir=self.config.storage.dir / "rules",
             )
-            for camera, health in zip(self.config.cameras, self.health):
+            for camera, health in zip(self.config.cameras, self.health, strict=True):
                 thread = threading.Thread(
-                    target=self._supervise, args=(camera, health, context, stop), name=f"camera-{camera.id}",
+                    target=self._supervise,
+                    args=(camera, health, context, stop),
+                    name=f"camera-{camera.id}",
                     daemon=True,
                 )
                 thread.start()
@@ -71,15 +75,22 @@ class Agent:
     ) -> None:
         def crashed(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
-            log.error("camera pipeline crashed; restarting", camera=camera.id, attempt=state.attempt_number,
-                      error=repr(error), retry_in_s=round(state.upcoming_sleep, 1))
+            log.error(
+                "camera pipeline crashed; restarting",
+                camera=camera.id,
+                attempt=state.attempt_number,
+                error=repr(error),
+                retry_in_s=round(state.upcoming_sleep, 1),
+            )
 
         def pause(seconds: float) -> None:
             stop.wait(seconds)  # a stop ends the back-off at once
 
         retrying = Retrying(
-            wait=RestartBackoff(initial_s=1, max_s=60, healthy_s=300), sleep=pause,
-            retry=retry_if_exception_type(Exception), before_sleep=crashed,
+            wait=RestartBackoff(initial_s=1, max_s=60, healthy_s=300),
+            sleep=pause,
+            retry=retry_if_exception_type(Exception),
+            before_sleep=crashed,
         )
         feed = self.live.feed(camera.id)
         for attempt in retrying:

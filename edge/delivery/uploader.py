@@ -16,7 +16,7 @@ import structlog
 
 from contract.event import MediaRef
 from edge.config import CentralConfig
-from edge.media_store import MediaStore
+from edge.evidence.store import MediaStore
 
 log = structlog.get_logger(__name__)
 
@@ -35,8 +35,9 @@ class MediaSkipped(Exception):
 class Uploader:
     """Used from the delivery thread only."""
 
-    def __init__(self, config: CentralConfig, store: MediaStore, *, timeout_s: float = 30.0,
-                 remember: int = 4096) -> None:
+    def __init__(
+        self, config: CentralConfig, store: MediaStore, *, timeout_s: float = 30.0, remember: int = 4096
+    ) -> None:
         self._store = store
         self._base = config.url.rstrip("/") if config.url else None
         headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
@@ -71,8 +72,11 @@ class Uploader:
             data = None
         if data is None:
             return "file is no longer in the media store (evicted or deleted)"
-        response = http.put(f"{self._base}/api/v1/media/{ref.sha256}", content=data,
-                            headers={"Content-Type": ref.content_type})
+        response = http.put(
+            f"{self._base}/api/v1/media/{ref.sha256}",
+            content=data,
+            headers={"Content-Type": ref.content_type},
+        )
         if response.status_code in _REFUSED:
             return f"central refused it: HTTP {response.status_code} {response.text[:200]}"
         response.raise_for_status()

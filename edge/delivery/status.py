@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import structlog
 
 from contract.status import DeviceState, DeviceStatus, StorageHealth, StorageState
-from edge.health import CameraHealthTracker
-from edge.media_store import MediaStore
-from edge.mqtt_link import MqttLink
-from edge.outbox import Outbox
+from edge.delivery.health import CameraHealthTracker
+from edge.delivery.mqtt_link import MqttLink
+from edge.delivery.outbox import Outbox
+from edge.evidence.store import MediaStore
 
 log = structlog.get_logger(__name__)
 
@@ -23,8 +23,17 @@ log = structlog.get_logger(__name__)
 class StatusPublisher:
     """Stop this before the link, so the link's final "offline" is the last word."""
 
-    def __init__(self, link: MqttLink, device_id: str, cameras: list[CameraHealthTracker], outbox: Outbox,
-                 interval_s: float, version: str, *, store: MediaStore | None = None) -> None:
+    def __init__(
+        self,
+        link: MqttLink,
+        device_id: str,
+        cameras: list[CameraHealthTracker],
+        outbox: Outbox,
+        interval_s: float,
+        version: str,
+        *,
+        store: MediaStore | None = None,
+    ) -> None:
         self._link = link
         self._store = store
         self._device_id = device_id

@@ -52,7 +52,9 @@ class _Segment:
         self.time_base: Fraction = source.time_base or Fraction(1, 90000)
         self._holder: OutputContainer = av.open(io.BytesIO(), "w", format="mp4")
         self.template = self._holder.add_stream_from_template(source)
-        self.codec = str(source.codec_context.name)  # the decoder's name ("h264"); the template's is an encoder's
+        self.codec = str(
+            source.codec_context.name
+        )  # the decoder's name ("h264"); the template's is an encoder's
 
     @property
     def extradata(self) -> bytes | None:
@@ -110,8 +112,9 @@ class PacketRing:
             return  # demux's end-of-stream flush packet
         with self._lock:
             segment = self._segment_of(packet.stream)
-            stored = StoredPacket(bytes(packet), packet.pts, packet.dts, packet.duration or 0,
-                                  packet.is_keyframe, ts, segment)
+            stored = StoredPacket(
+                bytes(packet), packet.pts, packet.dts, packet.duration or 0, packet.is_keyframe, ts, segment
+            )
             if self._packets:
                 self._video_s += min(max(ts - self._packets[-1].ts, 0.0), MAX_GAP_S)
             self._packets.append(stored)
@@ -183,7 +186,7 @@ class PacketRing:
         if not keys:
             return []
         before = [i for i in keys if span[i].ts <= start_ts]
-        return span[before[-1] if before else keys[0]:]
+        return span[before[-1] if before else keys[0] :]
 
 
 def _remux(packets: list[StoredPacket], path: Path, start_ts: float) -> float:
@@ -198,7 +201,7 @@ def _remux(packets: list[StoredPacket], path: Path, start_ts: float) -> float:
     try:
         with av.open(str(partial), "w", format="mp4", container_options=MUX_OPTIONS) as output:
             stream = output.add_stream_from_template(segment.template)
-            for stored, timing in zip(packets, timings):
+            for stored, timing in zip(packets, timings, strict=True):
                 packet = av.Packet(stored.data)
                 packet.pts, packet.dts, packet.duration = timing.pts, timing.dts, timing.duration
                 packet.time_base = segment.time_base
@@ -219,8 +222,9 @@ def _rebase(packets: list[StoredPacket]) -> list[_Timing]:
     unset until it has synchronised), and durations may be 0; both are filled from neighbours.
     """
     default = _typical_duration(packets)
-    dts = _fill_missing([p.dts if p.dts is not None else p.pts for p in packets],
-                        [p.duration or default for p in packets])
+    dts = _fill_missing(
+        [p.dts if p.dts is not None else p.pts for p in packets], [p.duration or default for p in packets]
+    )
     for i in range(1, len(dts)):
         dts[i] = max(dts[i], dts[i - 1] + 1)
     origin = dts[0]

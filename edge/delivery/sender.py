@@ -1,7 +1,7 @@
 """The thread that empties the outbox: evidence up to the central service, then the event
 to the broker, and the row deleted only when the broker has acknowledged it and said that
 a subscription took it (``Ack.delivered``). Events acknowledged as ``Ack.unheard`` (no
-matching subscribers) stay and go again (``edge/unheard.py``); refused ones stay for the
+matching subscribers) stay and go again (``edge/delivery/unheard.py``); refused ones stay for the
 next start.
 
 Delivery is at-least-once. Within one process each row is handed to paho exactly once:
@@ -22,10 +22,10 @@ import time
 import structlog
 import tenacity
 
-from edge.mqtt_link import Ack, MqttLink
-from edge.outbox import Outbox, OutboxItem
-from edge.unheard import Unheard
-from edge.uploader import MediaSkipped, Uploader
+from edge.delivery.mqtt_link import Ack, MqttLink
+from edge.delivery.outbox import Outbox, OutboxItem
+from edge.delivery.unheard import Unheard
+from edge.delivery.uploader import MediaSkipped, Uploader
 
 log = structlog.get_logger(__name__)
 
@@ -45,9 +45,18 @@ class Delivery:
     bounds how long delivery takes to resume once it is back); ``unheard_*``: of probes while no
     subscriber listens."""
 
-    def __init__(self, outbox: Outbox, link: MqttLink, uploader: Uploader, *, window: int = 50,
-                 retry_initial_s: float = 1.0, retry_max_s: float = 5.0,
-                 unheard_initial_s: float = 1.0, unheard_max_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        link: MqttLink,
+        uploader: Uploader,
+        *,
+        window: int = 50,
+        retry_initial_s: float = 1.0,
+        retry_max_s: float = 5.0,
+        unheard_initial_s: float = 1.0,
+        unheard_max_s: float = 5.0,
+    ) -> None:
         if window < 1:
             raise ValueError(f"Delivery window is {window}; expected at least 1 unacknowledged message")
         self._outbox = outbox
@@ -102,8 +111,12 @@ class Delivery:
                 self._stopping.wait(1.0)
             if not handed:
                 self._wake.wait(self._idle_s())
-        self._log.info("delivery stopped", pending=self._outbox.count(), unacked=len(self._unacked),
-                       unheard=len(self._unheard))
+        self._log.info(
+            "delivery stopped",
+            pending=self._outbox.count(),
+            unacked=len(self._unacked),
+            unheard=len(self._unheard),
+        )
 
     def _idle_s(self) -> float:
         due = self._unheard.wait_s()
@@ -141,14 +154,18 @@ class Delivery:
             stop=tenacity.stop_when_event_set(self._stopping),
             sleep=self._pause,
             before_sleep=lambda state: self._log.warning(
-                "media upload failed; retrying", event_id=item.event_id, attempt=state.attempt_number,
+                "media upload failed; retrying",
+                event_id=item.event_id,
+                attempt=state.attempt_number,
                 error=repr(state.outcome.exception()) if state.outcome else None,
             ),
         )
         try:
             retrying(self._uploader.upload, item.media)
         except MediaSkipped as skipped:
-            self._log.warning("publishing without some evidence", event_id=item.event_id, media=skipped.reasons)
+            self._log.warning(
+                "publishing without some evidence", event_id=item.event_id, media=skipped.reasons
+            )
         except tenacity.RetryError:
             return False
         return True
@@ -161,7 +178,9 @@ class Delivery:
         with self._acked:
             self._unacked.add(item.seq)
         try:
-            self._link.publish(item.topic, item.payload, on_ack=lambda ack, reason: self._on_ack(item, ack, reason))
+            self._link.publish(
+                item.topic, item.payload, on_ack=lambda ack, reason: self._on_ack(item, ack, reason)
+            )
         except Exception:  # noqa: BLE001 - one bad item must not stop the queue
             # Skipped for this process only: the row stays and goes again after a restart.
             self._log.exception("event could not be handed to mqtt", event_id=item.event_id)
@@ -174,8 +193,10 @@ class Delivery:
             if ack is Ack.delivered:
                 self._outbox.remove(item.seq)
                 if self._unheard.heard(item.seq):
-                    self._log.info("events are received again; resending those that reached nobody",
-                                   waiting=len(self._unheard))
+                    self._log.info(
+                        "events are received again; resending those that reached nobody",
+                        waiting=len(self._unheard),
+                    )
             elif ack is Ack.unheard:
                 self._keep_unheard(item, reason)
             else:
@@ -187,8 +208,13 @@ class Delivery:
     def _keep_unheard(self, item: OutboxItem, reason: str) -> None:
         retry_in = self._unheard.keep(item)
         if retry_in is not None:
-            self._log.warning("event reached no subscriber; kept in the outbox and sent again", reason=reason,
-                              event_id=item.event_id, waiting=len(self._unheard), retry_in_s=round(retry_in, 2))
+            self._log.warning(
+                "event reached no subscriber; kept in the outbox and sent again",
+                reason=reason,
+                event_id=item.event_id,
+                waiting=len(self._unheard),
+                retry_in_s=round(retry_in, 2),
+            )
 
     def _settle(self, seq: int) -> None:
         with self._acked:

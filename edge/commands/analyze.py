@@ -22,12 +22,12 @@ import structlog
 from tqdm import tqdm
 
 from contract.event import Event
+from edge.analysis.detector import Detector
+from edge.capture.frames import Frame
+from edge.commands.runtime import Publishing, evidence_writer, media_store
 from edge.config import EdgeConfig
-from edge.detector import Detector
-from edge.frames import Frame
-from edge.health import CameraHealthTracker
+from edge.delivery.health import CameraHealthTracker
 from edge.pipeline import CameraContext, CameraPipeline
-from edge.runtime import Publishing, evidence_writer, media_store
 
 log = structlog.get_logger(__name__)
 
@@ -67,8 +67,12 @@ def duration_of(source: str) -> float | None:
         return None
 
 
-def analyze(config: EdgeConfig, request: AnalyzeRequest, detector: Detector | None = None,
-            stop: threading.Event | None = None) -> AnalyzeReport:
+def analyze(
+    config: EdgeConfig,
+    request: AnalyzeRequest,
+    detector: Detector | None = None,
+    stop: threading.Event | None = None,
+) -> AnalyzeReport:
     """Run one camera's pipeline over ``request.source``; with ``publish``, wait for the outbox to drain.
 
     ``detector`` lets a caller that analyses many recordings (``eval``) load the model once."""
@@ -84,9 +88,11 @@ def analyze(config: EdgeConfig, request: AnalyzeRequest, detector: Detector | No
     try:
         with request.events_out.open("w", encoding="utf-8") as out:
             context = CameraContext(
-                device_id=config.device_id, detector=detector or Detector(config.model),
+                device_id=config.device_id,
+                detector=detector or Detector(config.model),
                 tracker_yaml=config.model.tracker,
-                evidence=evidence_writer(config, store), sink=_sink(out, publishing),
+                evidence=evidence_writer(config, store),
+                sink=_sink(out, publishing),
             )
             pipeline = CameraPipeline(camera, context, health)
             seconds = _run_with_progress(pipeline, request, stop)
@@ -95,8 +101,12 @@ def analyze(config: EdgeConfig, request: AnalyzeRequest, detector: Detector | No
         if publishing:
             publishing.stop()
     return AnalyzeReport(
-        events=pipeline.events, frames=pipeline.frames, media_seconds=seconds,
-        cpu_seconds=time.process_time() - cpu, wall_seconds=time.monotonic() - wall, delivered=delivered,
+        events=pipeline.events,
+        frames=pipeline.frames,
+        media_seconds=seconds,
+        cpu_seconds=time.process_time() - cpu,
+        wall_seconds=time.monotonic() - wall,
+        delivered=delivered,
     )
 
 
@@ -123,8 +133,13 @@ def _run_with_progress(pipeline: CameraPipeline, request: AnalyzeRequest, stop: 
     """Runs the pipeline to the end of the recording (or ``stop``); returns the seconds of media it covered."""
     total = duration_of(request.source)
     span: list[float] = []
-    bar = tqdm(total=round(total, 1) if total else None, unit="s", desc=f"analyze {request.camera_id}",
-               disable=not request.progress, leave=False)
+    bar = tqdm(
+        total=round(total, 1) if total else None,
+        unit="s",
+        desc=f"analyze {request.camera_id}",
+        disable=not request.progress,
+        leave=False,
+    )
 
     def on_frame(frame: Frame) -> None:
         span[:] = [span[0] if span else frame.ts, frame.ts]

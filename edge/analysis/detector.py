@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import structlog
 
+from edge.analysis.detections import Detections
 from edge.config import ModelConfig
-from edge.detections import Detections
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -34,14 +34,23 @@ class Detector:
         self._model = YOLO(config.path, task="detect")
         self._lock = threading.Lock()
         self.names: dict[int, str] = dict(self._model.names)
-        log.info("detector loaded", model=config.path, device=config.device, classes=len(self.names),
-                 seconds=round(time.monotonic() - started, 2))
+        log.info(
+            "detector loaded",
+            model=config.path,
+            device=config.device,
+            classes=len(self.names),
+            seconds=round(time.monotonic() - started, 2),
+        )
 
     def detect(self, image: np.ndarray) -> Detections:
         """Detections in pixels of ``image`` (BGR), untracked."""
         with self._lock:
             results = self._model.predict(
-                image, imgsz=self._config.imgsz, conf=self._config.conf, device=self._config.device, verbose=False
+                image,
+                imgsz=self._config.imgsz,
+                conf=self._config.conf,
+                device=self._config.device,
+                verbose=False,
             )
         # Ultralytics leaves BaseTensor.cpu unannotated.
         boxes = _first_boxes(results).cpu().numpy()  # type: ignore[no-untyped-call]

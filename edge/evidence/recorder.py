@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 
 from contract.event import MediaKind, MediaRef
-from edge.media_store import MediaStore
-from edge.packet_ring import PacketRing
+from edge.analysis.zones import Zone
+from edge.capture.packet_ring import PacketRing
+from edge.evidence.store import MediaStore
 from edge.rules.base import Snapshot
-from edge.zones import Zone
 
 ZONE_COLOUR = (0, 200, 255)
 BOX_COLOUR = (0, 0, 255)

@@ -68,8 +68,9 @@ class OutboxItem:
 class Outbox:
     """Thread-safe: pipelines put, delivery reads and removes, status counts."""
 
-    def __init__(self, path: Path, *, reserve_bytes: int = 0,
-                 make_room: Callable[[int], bool] | None = None) -> None:
+    def __init__(
+        self, path: Path, *, reserve_bytes: int = 0, make_room: Callable[[int], bool] | None = None
+    ) -> None:
         """``make_room(bytes)`` frees that much disk space if it can (by evicting evidence); it
         returns False when it had nothing left to free."""
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,9 @@ class Outbox:
                 (after_seq, limit),
             ).fetchall()
         return [
-            OutboxItem(seq, event_id, topic, bytes(payload), [MediaRef.model_validate(m) for m in json.loads(media)])
+            OutboxItem(
+                seq, event_id, topic, bytes(payload), [MediaRef.model_validate(m) for m in json.loads(media)]
+            )
             for seq, event_id, topic, payload, media in rows
         ]
 
@@ -151,8 +154,10 @@ class Outbox:
                 if err.sqlite_errorcode != sqlite3.SQLITE_FULL:
                     raise
                 if not self._relieve():
-                    raise OutboxFull(f"outbox {self.path}: the disk is full, no evidence is left to evict "
-                                     "and the outbox's reserve is spent") from err
+                    raise OutboxFull(
+                        f"outbox {self.path}: the disk is full, no evidence is left to evict "
+                        "and the outbox's reserve is spent"
+                    ) from err
 
     def _relieve(self) -> bool:
         """Evidence goes first, then the reserve; False when neither had anything left."""
@@ -162,8 +167,11 @@ class Outbox:
         if not self._reserved:
             return False
         self._reserve.unlink(missing_ok=True)
-        log.warning("disk full: the outbox's reserve is released for it", path=str(self.path),
-                    reserve_bytes=self._reserved)
+        log.warning(
+            "disk full: the outbox's reserve is released for it",
+            path=str(self.path),
+            reserve_bytes=self._reserved,
+        )
         self._reserved = 0
         return True
 

@@ -13,8 +13,8 @@ import structlog
 
 from contract.logs import configure_logging
 from contract.validation import ConfigError
+from edge.commands.stop_signals import StopSignals
 from edge.config import EdgeConfig, load_config
-from edge.stop_signals import StopSignals
 
 EXIT_CONFIG = 2
 EXIT_UNDELIVERED = 3
@@ -48,7 +48,9 @@ def _report_config_error(err: ConfigError, *, json: bool) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridwatch-edge", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-json", action="store_true", help="one JSON object per log line (for log shippers)")
+    parser.add_argument(
+        "--log-json", action="store_true", help="one JSON object per log line (for log shippers)"
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     check = commands.add_parser("check-config", help="validate a configuration file; exit 2 with every error")
@@ -61,23 +63,42 @@ def _parser() -> argparse.ArgumentParser:
 
     analyze = commands.add_parser("analyze", help="run one camera's pipeline over a recording")
     analyze.add_argument("--config", type=Path, required=True, metavar="FILE")
-    analyze.add_argument("--camera", required=True, metavar="ID", help="the camera whose zones and rules apply")
+    analyze.add_argument(
+        "--camera", required=True, metavar="ID", help="the camera whose zones and rules apply"
+    )
     analyze.add_argument("--source", required=True, metavar="PATH_OR_URL")
     analyze.add_argument("--events-out", type=Path, required=True, metavar="FILE.jsonl")
-    analyze.add_argument("--media-dir", type=Path, metavar="DIR", help="evidence files (default: storage.dir/media)")
+    analyze.add_argument(
+        "--media-dir", type=Path, metavar="DIR", help="evidence files (default: storage.dir/media)"
+    )
     analyze.add_argument("--publish", action="store_true", help="also deliver every event through the outbox")
-    analyze.add_argument("--drain-timeout", type=float, metavar="SECONDS", help="give up waiting for the outbox")
-    analyze.add_argument("--start-time", type=datetime.fromisoformat, metavar="ISO8601",
-                         help="wall-clock time of the recording's first frame (default: its creation_time, else 0)")
+    analyze.add_argument(
+        "--drain-timeout", type=float, metavar="SECONDS", help="give up waiting for the outbox"
+    )
+    analyze.add_argument(
+        "--start-time",
+        type=datetime.fromisoformat,
+        metavar="ISO8601",
+        help="wall-clock time of the recording's first frame (default: its creation_time, else 0)",
+    )
     analyze.add_argument("--no-progress", action="store_true")
     analyze.set_defaults(handler=_analyze)
 
     evaluate = commands.add_parser("eval", help="run labelled recordings through analyze; score every rule")
-    evaluate.add_argument("--labels", type=Path, required=True, metavar="FILE",
-                          help="labels YAML: config, recordings, expected events (see python -m edge.scenes)")
+    evaluate.add_argument(
+        "--labels",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="labels YAML: config, recordings, expected events (see python -m edge.scenes)",
+    )
     evaluate.add_argument("--report", type=Path, metavar="DIR", help="HTML report with evidence in DIR")
-    evaluate.add_argument("--json", type=Path, metavar="FILE",
-                          help="JSON report (default: DIR/report.json, else ./eval-report.json)")
+    evaluate.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="JSON report (default: DIR/report.json, else ./eval-report.json)",
+    )
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(handler=_eval)
     return parser
@@ -90,7 +111,9 @@ def _check_config(config: EdgeConfig, args: argparse.Namespace) -> int:
             rules.update(name for name, value in zone.rules if value is not None)
     zones = sum(len(c.zones) for c in config.cameras)
     summary = ", ".join(f"{name} x{count}" for name, count in sorted(rules.items()))
-    print(f"{args.config}: ok: device {config.device_id}, {len(config.cameras)} cameras, {zones} zones ({summary})")
+    print(
+        f"{args.config}: ok: device {config.device_id}, {len(config.cameras)} cameras, {zones} zones ({summary})"
+    )
     return 0
 
 
@@ -98,23 +121,31 @@ def _run(config: EdgeConfig, args: argparse.Namespace) -> int:
     """Until SIGTERM or SIGINT, then a clean stop (exit 0), even when the signal came during start-up."""
     stop = threading.Event()
     with StopSignals(stop):
-        from edge.agent import Agent  # the agent pulls in the detector stack; check-config should not
+        from edge.commands.agent import (
+            Agent,
+        )  # the agent pulls in the detector stack; check-config should not
 
         Agent(config).run(stop)
     return 0
 
 
 def _analyze(config: EdgeConfig, args: argparse.Namespace) -> int:
-    from edge.analyze import AnalyzeRequest, analyze
+    from edge.commands.analyze import AnalyzeRequest, analyze
 
     try:
         config.camera(args.camera)
     except KeyError as err:
-        _report_config_error(ConfigError(str(args.config), [("--camera", str(err.args[0]))]), json=args.log_json)
+        _report_config_error(
+            ConfigError(str(args.config), [("--camera", str(err.args[0]))]), json=args.log_json
+        )
         return EXIT_CONFIG
     request = AnalyzeRequest(
-        camera_id=args.camera, source=args.source, events_out=args.events_out, media_dir=args.media_dir,
-        publish=args.publish, drain_timeout_s=args.drain_timeout,
+        camera_id=args.camera,
+        source=args.source,
+        events_out=args.events_out,
+        media_dir=args.media_dir,
+        publish=args.publish,
+        drain_timeout_s=args.drain_timeout,
         start_ts=args.start_time.timestamp() if args.start_time else None,
         progress=not (args.no_progress or args.log_json),
     )
@@ -136,8 +167,14 @@ def _eval(args: argparse.Namespace) -> int:
     from edge.evaluation.evaluate import EvalRequest, evaluate
     from edge.evaluation.report import table
 
-    evaluation = evaluate(EvalRequest(labels=args.labels, report_dir=args.report, json_path=args.json,
-                                      progress=not (args.no_progress or args.log_json)))
+    evaluation = evaluate(
+        EvalRequest(
+            labels=args.labels,
+            report_dir=args.report,
+            json_path=args.json,
+            progress=not (args.no_progress or args.log_json),
+        )
+    )
     print(table(evaluation))
     if args.report:
         print(f"report: {args.report / 'index.html'}")

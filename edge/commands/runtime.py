@@ -1,4 +1,5 @@
-"""The parts one edge process shares across its cameras: the evidence store, the outbox and everything that empties it (MQTT link, uploader, delivery, status).
+"""The parts one edge process shares across its cameras: the evidence store, the outbox and everything
+that empties it (MQTT link, uploader, delivery, status).
 
 ``run`` and ``analyze --publish`` build exactly the same runtime, so a recording
 exercises the delivery path that a live camera does.
@@ -15,14 +16,14 @@ from contract.event import Event
 from contract.topics import Topics
 from edge import __version__
 from edge.config import EdgeConfig
-from edge.delivery import Delivery
-from edge.evidence import EvidenceWriter
-from edge.health import CameraHealthTracker
-from edge.media_store import MediaStore
-from edge.mqtt_link import MqttLink
-from edge.outbox import Outbox
-from edge.status import StatusPublisher
-from edge.uploader import Uploader
+from edge.delivery.health import CameraHealthTracker
+from edge.delivery.mqtt_link import MqttLink
+from edge.delivery.outbox import Outbox
+from edge.delivery.sender import Delivery
+from edge.delivery.status import StatusPublisher
+from edge.delivery.uploader import Uploader
+from edge.evidence.recorder import EvidenceWriter
+from edge.evidence.store import MediaStore
 
 log = structlog.get_logger(__name__)
 
@@ -52,15 +53,24 @@ class Publishing:
     def __post_init__(self) -> None:
         self.config.storage.dir.mkdir(parents=True, exist_ok=True)
         self.topics = Topics(self.config.mqtt.topic_prefix)
-        self.outbox = Outbox(self.config.storage.dir / "outbox.sqlite3",
-                             reserve_bytes=int(self.config.storage.outbox_reserve_mb * MB),
-                             make_room=self.store.free_up)
+        self.outbox = Outbox(
+            self.config.storage.dir / "outbox.sqlite3",
+            reserve_bytes=int(self.config.storage.outbox_reserve_mb * MB),
+            make_room=self.store.free_up,
+        )
         self.link = MqttLink(self.config.mqtt, self.config.device_id)
         self.uploader = Uploader(self.config.central, self.store)
-        self.delivery = Delivery(self.outbox, self.link, self.uploader, retry_max_s=self.config.central.retry_max_s)
+        self.delivery = Delivery(
+            self.outbox, self.link, self.uploader, retry_max_s=self.config.central.retry_max_s
+        )
         self.status = StatusPublisher(
-            self.link, self.config.device_id, self.health, self.outbox,
-            self.config.mqtt.status_interval_s, __version__, store=self.store,
+            self.link,
+            self.config.device_id,
+            self.health,
+            self.outbox,
+            self.config.mqtt.status_interval_s,
+            __version__,
+            store=self.store,
         )
 
     def put(self, event: Event) -> None:
@@ -69,7 +79,9 @@ class Publishing:
     def start(self) -> None:
         pending = self.outbox.count()
         if pending:
-            log.info("outbox has undelivered events from before", device=self.config.device_id, pending=pending)
+            log.info(
+                "outbox has undelivered events from before", device=self.config.device_id, pending=pending
+            )
         self.link.start()
         self.delivery.start()
         self.status.start()

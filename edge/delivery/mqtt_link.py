@@ -24,7 +24,7 @@ What paho-mqtt 2.x does that this module relies on (read in paho's ``client.py``
 
 RPC requests (``.../devices/{id}/rpc/{method}``) arrive through a small registry of method
 handlers (``add_rpc_handler``); the subscription is renewed on every connect, because the
-edge's session does not outlive a disconnect. The link only routes: ``edge/rpc.py`` parses,
+edge's session does not outlive a disconnect. The link only routes: ``edge/commands/rpc.py`` parses,
 runs and answers (MQTT v5 response topic and correlation data).
 """
 
@@ -83,8 +83,16 @@ class PublishError(RuntimeError):
 class MqttLink:
     """One paho client per process; every publish is QoS 1."""
 
-    def __init__(self, config: MqttConfig, device_id: str, *, client_id: str | None = None,
-                 reconnect_max_s: int = 30, max_inflight: int = 20, max_queued: int = 1000) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        device_id: str,
+        *,
+        client_id: str | None = None,
+        reconnect_max_s: int = 30,
+        max_inflight: int = 20,
+        max_queued: int = 1000,
+    ) -> None:
         self.device_id = device_id
         self.topics = Topics(config.topic_prefix)
         self._config = config
@@ -138,8 +146,15 @@ class MqttLink:
         self._client.connect_async(url.hostname or "", port, keepalive=self._config.keepalive_s)
         self._client.loop_start()
 
-    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False,
-                on_ack: AckCallback | None = None, properties: Properties | None = None) -> None:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        retain: bool = False,
+        on_ack: AckCallback | None = None,
+        properties: Properties | None = None,
+    ) -> None:
         """Hand a message to paho (QoS 1); ``on_ack`` fires once the broker acknowledges it,
         however many reconnects that takes."""
         info = self._client.publish(topic, payload, qos=1, retain=retain, properties=properties)
@@ -157,18 +172,24 @@ class MqttLink:
         self._stopping = True
         if self.connected:
             done = threading.Event()
-            offline = DeviceStatus(state=DeviceState.offline, device_id=self.device_id,
-                                   sent_at=datetime.now(UTC))
-            self.publish(self.topics.status(self.device_id), offline.to_json(), retain=True,
-                         on_ack=lambda ack, reason: done.set())
+            offline = DeviceStatus(
+                state=DeviceState.offline, device_id=self.device_id, sent_at=datetime.now(UTC)
+            )
+            self.publish(
+                self.topics.status(self.device_id),
+                offline.to_json(),
+                retain=True,
+                on_ack=lambda ack, reason: done.set(),
+            )
             if not done.wait(timeout):
                 self._log.warning("offline status not acknowledged before disconnect", timeout_s=timeout)
         self._client.disconnect()
         self._client.loop_stop()
         self._log.info("mqtt link stopped")
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
-                    properties: Any) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any
+    ) -> None:
         ack = _ack_of(reason)
         with self._lock:
             if mid not in self._awaiting:
@@ -177,8 +198,14 @@ class MqttLink:
             callback = self._awaiting.pop(mid)
         _fire(callback, ack, str(reason))
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode,
-                    properties: Any) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
         if reason.is_failure:
             self._log.warning("mqtt connection refused", reason=str(reason))
             return
@@ -202,8 +229,14 @@ class MqttLink:
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._log.warning("mqtt broker unreachable; retrying with back-off", url=self._config.url)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
-                       reason: ReasonCode, properties: Any) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
         if not self._stopping:
             self._log.warning("mqtt disconnected; reconnecting", reason=str(reason))
 

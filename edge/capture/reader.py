@@ -34,10 +34,10 @@ from av.video.stream import VideoStream
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
 from contract.status import CameraState
+from edge.capture.frames import Frame
+from edge.capture.packet_ring import PacketRing
 from edge.config import ReaderConfig
-from edge.frames import Frame
-from edge.health import CameraHealthTracker
-from edge.packet_ring import PacketRing
+from edge.delivery.health import CameraHealthTracker
 
 log = structlog.get_logger(__name__)
 
@@ -135,9 +135,18 @@ class _Handoff:
 class Reader:
     """PyAV reader of one camera: decodes only what analysis needs, feeds the ring with every encoded video packet."""
 
-    def __init__(self, camera_id: str, source: str, settings: ReaderConfig, *,
-                 analysis_fps: float, live: bool, health: CameraHealthTracker,
-                 ring: PacketRing | None = None, start_ts: float | None = None) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        source: str,
+        settings: ReaderConfig,
+        *,
+        analysis_fps: float,
+        live: bool,
+        health: CameraHealthTracker,
+        ring: PacketRing | None = None,
+        start_ts: float | None = None,
+    ) -> None:
         if analysis_fps <= 0:
             raise ValueError(f"camera '{camera_id}': analysis_fps must be > 0, got {analysis_fps}")
         self._camera_id = camera_id
@@ -179,13 +188,16 @@ class Reader:
                 self._health.set_state(CameraState.streaming)
                 yield from self._decode(container, stop, _media_clock(start))
         except _STREAM_ERRORS as err:
-            raise ReaderError(f"camera '{self._camera_id}': cannot read '{mask_credentials(self._source)}': "
-                              f"{mask_credentials(str(err))}") from err
+            raise ReaderError(
+                f"camera '{self._camera_id}': cannot read '{mask_credentials(self._source)}': "
+                f"{mask_credentials(str(err))}"
+            ) from err
 
     def _live_frames(self, stop: threading.Event) -> Iterator[Frame]:
         halt, handoff = threading.Event(), _Handoff()
-        worker = threading.Thread(target=self._work, args=(halt, handoff), name=f"reader-{self._camera_id}",
-                                  daemon=True)
+        worker = threading.Thread(
+            target=self._work, args=(halt, handoff), name=f"reader-{self._camera_id}", daemon=True
+        )
         worker.start()
         try:
             while not stop.is_set():
@@ -247,15 +259,23 @@ class Reader:
             container = av.open(self._source, options=options, timeout=timeout)
         except av.FFmpegError as err:
             if timeout is not None and time.monotonic() - started >= self._settings.connect_timeout_s:
-                raise ConnectTimeout(f"timed out: no answer within {self._settings.connect_timeout_s:g} s") from err
+                raise ConnectTimeout(
+                    f"timed out: no answer within {self._settings.connect_timeout_s:g} s"
+                ) from err
             raise
         if not container.streams.video:
             container.close()
-            raise ReaderError(f"camera '{self._camera_id}': '{mask_credentials(self._source)}' has no video stream")
+            raise ReaderError(
+                f"camera '{self._camera_id}': '{mask_credentials(self._source)}' has no video stream"
+            )
         return container
 
-    def _decode(self, container: InputContainer, halt: threading.Event,
-                clock: Callable[[av.Packet[VideoStream]], float]) -> Iterator[Frame]:
+    def _decode(
+        self,
+        container: InputContainer,
+        halt: threading.Event,
+        clock: Callable[[av.Packet[VideoStream]], float],
+    ) -> Iterator[Frame]:
         """Every packet: stamped, into the ring, decoded; sampled frames only: converted and yielded."""
         stream = container.streams.video[0]
         self._prepare(stream)
@@ -271,12 +291,16 @@ class Reader:
             for decoded in self._decoded(stream, packet):
                 ts = decoded.opaque
                 if isinstance(ts, float) and (self._settings.keyframes_only or sampler.take(ts)):
-                    yield Frame(image=decoded.to_ndarray(format="bgr24"), ts=ts, keyframe=bool(decoded.key_frame))
+                    yield Frame(
+                        image=decoded.to_ndarray(format="bgr24"), ts=ts, keyframe=bool(decoded.key_frame)
+                    )
 
     def _prepare(self, stream: VideoStream) -> None:
         context = stream.codec_context
         context.thread_type = "AUTO"
-        context.copy_opaque = True  # each frame keeps its own packet's timestamp through reordering and threads
+        context.copy_opaque = (
+            True  # each frame keeps its own packet's timestamp through reordering and threads
+        )
         if self._settings.keyframes_only:
             context.skip_frame = "NONKEY"
 

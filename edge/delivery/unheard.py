@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from edge.outbox import OutboxItem
+from edge.delivery.outbox import OutboxItem
 
 
 class Unheard:

@@ -19,8 +19,9 @@ class RestartBackoff(wait_base):
     """A tenacity wait strategy: ``initial_s`` doubling up to ``max_s`` (plus up to ``initial_s`` of
     jitter) per crash in a row; a run of ``healthy_s`` or more ends the streak."""
 
-    def __init__(self, *, initial_s: float, max_s: float, healthy_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, initial_s: float, max_s: float, healthy_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._wait = wait_exponential_jitter(initial=initial_s, max=max_s, jitter=initial_s)
         self._healthy_s = healthy_s
         self._clock = clock

@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
 from contract.rpc import ErrorCode, RpcFailure
-from edge.mqtt_link import ANY_METHOD, MqttLink
+from edge.delivery.mqtt_link import ANY_METHOD, MqttLink
 
 log = structlog.get_logger(__name__)
 
@@ -100,8 +100,12 @@ class RpcServer:
             log.warning("rpc request without a response topic dropped", method=method, topic=message.topic)
             return
         if not self._link.topics.is_reply_of(reply_to, self._link.device_id):
-            log.warning("rpc request with a response topic outside this device's replies dropped",
-                        device=self._link.device_id, method=method, response_topic=reply_to)
+            log.warning(
+                "rpc request with a response topic outside this device's replies dropped",
+                device=self._link.device_id,
+                method=method,
+                response_topic=reply_to,
+            )
             return
         reply = _Reply(self._link, reply_to, correlation, method)
         handler = self._handlers.get(method)
@@ -115,8 +119,12 @@ class RpcServer:
             reply.send(_failure(ErrorCode.bad_request, f"the request body is not JSON: {err}"))
             return
         if not isinstance(params, dict):
-            reply.send(_failure(ErrorCode.bad_request,
-                                f"the request body must be a JSON object, not {type(params).__name__}"))
+            reply.send(
+                _failure(
+                    ErrorCode.bad_request,
+                    f"the request body must be a JSON object, not {type(params).__name__}",
+                )
+            )
             return
         self._loop.submit(self._run(handler, params, reply))
 
@@ -164,7 +172,6 @@ def parse(model: type[BaseModelT], params: dict[str, Any]) -> BaseModelT:
         return model.model_validate(params)
     except ValueError as err:
         raise RpcError(ErrorCode.bad_request, f"bad request: {_problems(err)}") from err
-
 
 
 def _problems(err: ValueError) -> str:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from edge.detections import Detections
+from edge.analysis.detections import Detections
 
 LOST_S = 30.0
 """How long a vanished object's track is kept: a parked car hidden by a passing bus must keep its id."""
@@ -46,7 +46,12 @@ class Tracker:
         from ultralytics.engine.results import Boxes
 
         data = np.concatenate(
-            [detections.xyxy, detections.confidence[:, None], detections.class_id[:, None].astype(np.float32)], axis=1
+            [
+                detections.xyxy,
+                detections.confidence[:, None],
+                detections.class_id[:, None].astype(np.float32),
+            ],
+            axis=1,
         )
         tracks = self._tracker.update(Boxes(data, image.shape[:2]), image)
         if len(tracks) == 0:

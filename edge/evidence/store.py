@@ -60,10 +60,18 @@ class MediaStore:
         self._writing = threading.Lock()
         self._files = self._scan()
         self._total = sum(size for _, size in self._files.values())
-        log.info("media store opened", root=str(root), files=len(self._files), bytes=self._total,
-                 free_bytes=self.free_bytes(), min_free_bytes=min_free_bytes)
+        log.info(
+            "media store opened",
+            root=str(root),
+            files=len(self._files),
+            bytes=self._total,
+            free_bytes=self.free_bytes(),
+            min_free_bytes=min_free_bytes,
+        )
 
-    def put_bytes(self, data: bytes, kind: MediaKind, content_type: str, label: str | None = None) -> MediaRef:
+    def put_bytes(
+        self, data: bytes, kind: MediaKind, content_type: str, label: str | None = None
+    ) -> MediaRef:
         """Store a snapshot; a crash mid-write leaves only a temp file, never a torn one."""
         sha256 = hashlib.sha256(data).hexdigest()
         dest = self._dest(sha256, content_type)
@@ -145,7 +153,8 @@ class MediaStore:
             if short > self._total:
                 raise NoRoomForEvidence(
                     f"no space for {incoming} bytes of evidence in {self.root}: {free} bytes free, "
-                    f"{self.min_free_bytes} kept free for the outbox, {self._total} of evidence to evict")
+                    f"{self.min_free_bytes} kept free for the outbox, {self._total} of evidence to evict"
+                )
             self._evict(incoming, keep=0)
 
     def _evict(self, incoming: int, keep: int) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import structlog
 
-from edge.frames import Frame
+from edge.capture.frames import Frame
 
 IMAGE = "reference.png"
 META = "reference.json"

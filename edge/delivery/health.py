@@ -48,7 +48,9 @@ class CameraHealthTracker:
                 self._last_error = None  # a camera that streams again has no current error
             elif reason:
                 self._last_error = reason
-        log.info("camera state", camera=self.camera_id, previous=previous.value, state=state.value, reason=reason)
+        log.info(
+            "camera state", camera=self.camera_id, previous=previous.value, state=state.value, reason=reason
+        )
 
     def reconnected(self) -> None:
         with self._lock:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import structlog
 
 from contract.rpc import APPROVE_REFERENCE, ApproveReference, ErrorCode, ReferenceApproved
+from edge.commands.rpc import RpcError, RpcServer, parse
 from edge.pipeline import CameraPipeline
-from edge.rpc import RpcError, RpcServer, parse
 from edge.rules.illegal_building import IllegalBuilding
 
 log = structlog.get_logger(__name__)
@@ -32,14 +32,27 @@ class ReferenceApprovals:
         request = parse(ApproveReference, params)
         pipeline = self._pipeline_of(request.camera_id)
         if pipeline is None or pipeline.latest_frame is None:
-            raise RpcError(ErrorCode.camera_unavailable,
-                           f"camera '{request.camera_id}' has no analysed frame yet to take as the reference")
+            raise RpcError(
+                ErrorCode.camera_unavailable,
+                f"camera '{request.camera_id}' has no analysed frame yet to take as the reference",
+            )
         rule = pipeline.rule(request.zone_id, IllegalBuilding)
         if rule is None:
-            raise RpcError(ErrorCode.unknown_zone,
-                           f"camera '{request.camera_id}' has no zone '{request.zone_id}' running illegal_building")
+            raise RpcError(
+                ErrorCode.unknown_zone,
+                f"camera '{request.camera_id}' has no zone '{request.zone_id}' running illegal_building",
+            )
         frame = pipeline.latest_frame
-        await asyncio.get_running_loop().run_in_executor(None, rule.approve_reference, frame, request.approved_by)
-        log.info("reference re-approved", camera=request.camera_id, zone=request.zone_id,
-                 approved_by=request.approved_by, frame_ts=frame.ts)
-        return ReferenceApproved(camera_id=request.camera_id, zone_id=request.zone_id, reference_taken_at=frame.ts)
+        await asyncio.get_running_loop().run_in_executor(
+            None, rule.approve_reference, frame, request.approved_by
+        )
+        log.info(
+            "reference re-approved",
+            camera=request.camera_id,
+            zone=request.zone_id,
+            approved_by=request.approved_by,
+            frame_ts=frame.ts,
+        )
+        return ReferenceApproved(
+            camera_id=request.camera_id, zone_id=request.zone_id, reference_taken_at=frame.ts
+        )
