@@ -11,8 +11,18 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from central import open311
-from central.api import auth_session, console, devices, events_stream, live, media, references, stats, tickets
+from central.api import (
+    auth_session,
+    console,
+    devices,
+    events_stream,
+    live,
+    media,
+    open311,
+    references,
+    stats,
+    tickets,
+)
 from central.api.body_limit import BodyLimit, RouteLimit
 from central.api.security_headers import SecurityHeaders
 from central.config import CentralConfig
