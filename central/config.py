@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contract.event import EventType
 from contract.ids import ID_PATTERN
 from contract.topics import DEFAULT_PREFIX
-from contract.validation import ConfigError, read_yaml, validate
+from contract.validation import ConfigError, read_yaml, repeated_ids, validate
 
 ANY_DISTRICT = "*"
 MACHINE_ID = Path("/etc/machine-id")
@@ -232,19 +232,12 @@ class CentralConfig(StrictModel):
 
 def cross_check(config: CentralConfig) -> list[tuple[str, str]]:
     """Problems that span fields, each with its exact place (a model validator could only say 'top level')."""
-    problems: list[tuple[str, str]] = []
-    seen_departments: dict[str, int] = {}
-    for i, dept in enumerate(config.departments):
-        if dept.id in seen_departments:
-            first = seen_departments[dept.id]
-            problems.append(
-                (f"departments[{i}].id", f"duplicate id {dept.id!r} (first at departments[{first}])")
-            )
-        seen_departments.setdefault(dept.id, i)
+    problems = repeated_ids((dept.id for dept in config.departments), "departments")
+    department_ids = {dept.id for dept in config.departments}
     seen_routes: dict[tuple[str, str], int] = {}
     for i, route in enumerate(config.routes):
-        if route.department not in seen_departments:
-            known = ", ".join(sorted(seen_departments)) or "none defined"
+        if route.department not in department_ids:
+            known = ", ".join(sorted(department_ids)) or "none defined"
             problems.append(
                 (f"routes[{i}].department", f"unknown department {route.department!r} (known: {known})")
             )

@@ -6,13 +6,18 @@ needs to fix a file; pydantic's raw error list is not.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 M = TypeVar("M", bound=BaseModel)
+
+REPEATED_IDS = "repeated_ids"
+"""The pydantic error type of ``require_unique_ids``, whose context carries each repeat's own place."""
 
 _REWORDED = {
     "extra_forbidden": "unknown key",
@@ -41,12 +46,55 @@ def place_of(loc: tuple[int | str, ...]) -> str:
 
 
 def problems_of(error: ValidationError) -> list[tuple[str, str]]:
-    found = []
+    found: list[tuple[str, str]] = []
     for item in error.errors():
+        loc = tuple(item["loc"])
+        if item["type"] == REPEATED_IDS:
+            field = f"{place_of(loc)}.{item['ctx']['field']}" if loc else item["ctx"]["field"]
+            found.extend(_repeat_problem(field, *repeat) for repeat in item["ctx"]["repeats"])
+            continue
         reason = _REWORDED.get(item["type"], item["msg"])
         reason = reason.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        found.append((place_of(tuple(item["loc"])), reason))
+        found.append((place_of(loc), reason))
     return found
+
+
+def repeated_ids(ids: Iterable[str], field: str) -> list[tuple[str, str]]:
+    """A (place, reason) for each id that an earlier item of the list ``field`` already has:
+    ``("departments[2].id", "duplicate id 'a' (first at departments[0])")``. Naming both places lets a
+    person decide which of the two to rename without searching the file."""
+    return [_repeat_problem(field, *repeat) for repeat in _repeats(ids)]
+
+
+def require_unique_ids(ids: Iterable[str], field: str) -> None:
+    """``repeated_ids`` for a model validator: raises the repeats as one pydantic error.
+
+    pydantic places a model validator's error at the model itself (``cameras[0]``, or the top level);
+    the error's context carries the repeats, so that ``problems_of`` names each at its full place,
+    ``cameras[0].zones[2].id``, rather than the whole camera.
+    """
+    repeats = _repeats(ids)
+    if repeats:
+        problems = (_repeat_problem(field, *repeat) for repeat in repeats)
+        message = "; ".join(f"{place}: {reason}" for place, reason in problems)
+        raise PydanticCustomError(
+            REPEATED_IDS, "{message}", {"message": message, "field": field, "repeats": repeats}
+        )
+
+
+def _repeats(ids: Iterable[str]) -> list[tuple[int, int, str]]:
+    """(position, position of the first use, id) for each id that an earlier position already has."""
+    first_at: dict[str, int] = {}
+    repeats: list[tuple[int, int, str]] = []
+    for i, item_id in enumerate(ids):
+        first = first_at.setdefault(item_id, i)
+        if first != i:
+            repeats.append((i, first, item_id))
+    return repeats
+
+
+def _repeat_problem(field: str, position: int, first: int, item_id: str) -> tuple[str, str]:
+    return f"{field}[{position}].id", f"duplicate id {item_id!r} (first at {field}[{first}])"
 
 
 def read_yaml(path: Path) -> Any:

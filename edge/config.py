@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from contract.ids import ID_PATTERN
 from contract.topics import DEFAULT_PREFIX
-from contract.validation import read_yaml, validate
+from contract.validation import read_yaml, require_unique_ids, validate
 from edge.configbase import StrictModel
 from edge.rules.dust import DustConfig
 from edge.rules.illegal_building import IllegalBuildingConfig
@@ -188,12 +188,7 @@ class CameraConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_zones(self) -> CameraConfig:
-        ids = [zone.id for zone in self.zones]
-        dupes = sorted({z for z in ids if ids.count(z) > 1})
-        if dupes:
-            raise ValueError(
-                f"zone ids must be unique within camera '{self.id}'; repeated: {', '.join(dupes)}"
-            )
+        require_unique_ids((zone.id for zone in self.zones), "zones")
         return self
 
 
@@ -209,10 +204,7 @@ class EdgeConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> EdgeConfig:
-        ids = [camera.id for camera in self.cameras]
-        dupes = sorted({c for c in ids if ids.count(c) > 1})
-        if dupes:
-            raise ValueError(f"camera ids must be unique; repeated: {', '.join(dupes)}")
+        require_unique_ids((camera.id for camera in self.cameras), "cameras")
         return self
 
     def camera(self, camera_id: str) -> CameraConfig:

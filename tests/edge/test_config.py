@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from edge.commands.cli import main
 from edge.config import EdgeConfig, load_config
@@ -17,13 +18,14 @@ from edge.config import EdgeConfig, load_config
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "streams.example.yaml"
 
+ZONE = {"id": "z1", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"illegal_parking": {}}}
 VALID = {
     "device_id": "box-1",
     "cameras": [
         {
             "id": "cam-a",
             "source": "rtsp://10.0.0.1/a",
-            "zones": [{"id": "z1", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"illegal_parking": {}}}],
+            "zones": [ZONE],
         },
         {
             "id": "cam-b",
@@ -67,7 +69,11 @@ BROKEN = [
         _broken(["cameras", 0, "zones", 0, "rules"], {}),
         "cameras[0].zones[0]: zone 'z1' has no rules; name at least one of illegal_parking, dust, illegal_building",
     ),
-    (_broken(["cameras", 1, "id"], "cam-a"), "(top level): camera ids must be unique; repeated: cam-a"),
+    (_broken(["cameras", 1, "id"], "cam-a"), "cameras[1].id: duplicate id 'cam-a' (first at cameras[0])"),
+    (
+        _broken(["cameras", 1, "zones"], [ZONE] * 2),
+        "cameras[1].zones[1].id: duplicate id 'z1' (first at cameras[1].zones[0])",
+    ),
     (_broken(["mqtt"], {"url": "http://broker"}), "mqtt.url: String should match pattern"),
     (_broken(["cameras", 0, "source"], None), "cameras[0].source: Input should be a valid string"),
     (_broken(["colour"], "blue"), "colour: unknown key"),
@@ -85,6 +91,25 @@ def test_broken_file_gives_exact_error(
     assert main(["check-config", str(path)]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert any(line.startswith(f"{path}: {expected}") for line in errors), errors
+
+
+def test_each_repeated_id_is_named_with_its_first_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump(_broken(["cameras", 1, "zones"], [ZONE] * 3)))
+    assert main(["check-config", str(path)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert [line for line in errors if "duplicate" in line] == [
+        f"{path}: cameras[1].zones[1].id: duplicate id 'z1' (first at cameras[1].zones[0])",
+        f"{path}: cameras[1].zones[2].id: duplicate id 'z1' (first at cameras[1].zones[0])",
+    ]
+
+
+def test_a_repeated_id_names_its_place_outside_a_file_too() -> None:
+    expected = "cameras[1].id: duplicate id 'cam-a' (first at cameras[0])"
+    with pytest.raises(ValidationError, match=re.escape(expected)):
+        EdgeConfig.model_validate(_broken(["cameras", 1, "id"], "cam-a"))
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
