@@ -10,9 +10,9 @@ from __future__ import annotations
 import hmac
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from contract.event import EventType
 from contract.ids import ID_PATTERN
@@ -131,11 +131,63 @@ class LoginConfig(StrictModel):
     )
 
 
+class S3Config(StrictModel):
+    endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+/?$",
+        description="http(s)://host:port of an S3-compatible server (MinIO, Ceph, JuiceFS gateway); "
+        "null means AWS S3 in the region.",
+    )
+    bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="The bucket; it must exist already."
+    )
+    region: str = Field(default="us-east-1", min_length=1, description="The bucket's region.")
+    access_key: str | None = Field(
+        default=None,
+        description="Access key id; null takes boto3's own chain (AWS_ACCESS_KEY_ID, ~/.aws, instance role).",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Secret access key, with access_key; never written to logs."
+    )
+    path_style: bool = Field(
+        default=True,
+        description="host/bucket/key addressing, as self-hosted servers need; false for "
+        "bucket.host/key (virtual-hosted, AWS's default).",
+    )
+    prefix: str = Field(
+        default="media/", pattern=r"^([^/]+/)*$", description="Key prefix of evidence objects, ending in /."
+    )
+    timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="Connect and read timeout of one request; an unreachable store answers 503 after it.",
+    )
+
+    @model_validator(mode="after")
+    def _key_with_secret(self) -> S3Config:
+        if (self.access_key is None) != (self.secret_key is None):
+            raise ValueError("access_key and secret_key go together: give both or neither")
+        return self
+
+
 class MediaConfig(StrictModel):
+    backend: Literal["local", "s3"] = Field(
+        default="local", description="local: files in dir; s3: objects in an S3-compatible bucket (media.s3)."
+    )
     dir: Path | None = Field(
-        default=None, description="Where evidence files are kept; null means data_dir/media."
+        default=None,
+        description="Where evidence files are kept (with backend s3, where uploads wait while their "
+        "hash is checked); null means data_dir/media.",
     )
     max_mb: float = Field(default=200.0, gt=0, description="The largest upload accepted, in MiB.")
+    s3: S3Config | None = Field(default=None, description="The bucket, with backend s3.")
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> MediaConfig:
+        if self.backend == "s3" and self.s3 is None:
+            raise ValueError("backend s3 needs an s3 section with at least a bucket")
+        return self
 
 
 class TicketsConfig(StrictModel):

@@ -12,7 +12,7 @@ from central.clock import Clock, SystemClock
 from central.config import CentralConfig
 from central.db import make_engine, session_factory
 from central.ingest import Intake, MqttIngest
-from central.media import LocalMediaStore, MediaStore
+from central.media import MediaStore, media_store
 from central.routing import Router
 from central.tickets import TicketDesk
 from contract.topics import Topics
@@ -51,7 +51,7 @@ def build_services(config: CentralConfig, clock: Clock | None = None, with_inges
         clock=clock,
         router=router,
         desk=desk,
-        media=LocalMediaStore(config.media_dir),
+        media=media_store(config),
         intake=intake,
         ingest=MqttIngest(config.mqtt, intake) if with_ingest else None,
         departments=frozenset(d.id for d in config.departments),

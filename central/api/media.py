@@ -6,14 +6,16 @@ that uploaded it, so naming another device's hash in an event shows nothing. A d
 store a file someone else already stored must send the bytes too, which proves it has them.
 
 Range handling is written here rather than borrowed from Starlette's FileResponse because the
-bytes come from a ``MediaStore``, which need not be a local file.
+bytes come from a ``MediaStore``, which need not be a local file. A store that cannot be reached
+(an S3 bucket) answers 503 with Retry-After, which the edge's uploader retries.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, BinaryIO
+from contextlib import contextmanager
+from typing import Annotated
 
 import sqlalchemy as sa
 import structlog
@@ -23,7 +25,7 @@ from fastapi.responses import StreamingResponse
 from central.api.deps import Reader, ServicesDep, SessionDep, Uploader
 from central.auth import Principal, Role
 from central.inserts import insert_if_absent
-from central.media import HashMismatch
+from central.media import HashMismatch, MediaUnavailable
 from central.media_types import TYPES, WrongType, checked
 from central.models import Event, EventMedia, MediaObject, MediaUpload, Ticket
 from central.services import Services
@@ -31,7 +33,8 @@ from central.services import Services
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
 
-CHUNK = 256 * 1024
+RETRY_AFTER_S = 5
+"""How long a client should wait before trying again when the media store is unavailable."""
 HUGE = 10**19
 """Larger than any file: a Range number with more digits than this is read as this (never parsed)."""
 Sha256 = Annotated[
@@ -57,6 +60,7 @@ _UPLOAD_BODY = {
         400: {"description": "Hash mismatch"},
         413: {"description": "Too large"},
         415: {"description": "Not JPEG, PNG or MP4, or not the type the Content-Type says"},
+        503: {"description": "The media store is unavailable; try again after Retry-After seconds"},
     },
 )
 async def put_media(
@@ -70,11 +74,13 @@ async def put_media(
     if kind not in TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be one of {TYPES}")
     device = principal.name if principal.role is Role.device else None
-    stored = services.media.exists(sha256)
+    with _store_reachable():
+        stored = services.media.exists(sha256)
     if stored and _holds(services, sha256, device):
         return Response(status_code=status.HTTP_200_OK)
     try:
-        size = await services.media.put(sha256, checked(request.stream(), kind))
+        with _store_reachable():
+            size = await services.media.put(sha256, checked(request.stream(), kind))
     except HashMismatch as err:
         log.warning("media upload refused", sha256=sha256, uploader=principal.name, reason=str(err))
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from err
@@ -114,7 +120,11 @@ def _record(services: Services, principal: Principal, sha256: str, kind: str, si
     "/{sha256}",
     summary="Download an evidence file; honours a single HTTP Range",
     response_class=StreamingResponse,
-    responses={206: {"description": "Partial content"}, 416: {"description": "Range not satisfiable"}},
+    responses={
+        206: {"description": "Partial content"},
+        416: {"description": "Range not satisfiable"},
+        503: {"description": "The media store is unavailable; try again after Retry-After seconds"},
+    },
 )
 def get_media(
     sha256: Sha256,
@@ -125,7 +135,8 @@ def get_media(
 ) -> Response:
     if principal.role is Role.department and not _department_may_see(session, sha256, principal.department):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this file is evidence of another department's ticket")
-    size = services.media.size(sha256)
+    with _store_reachable():
+        size = services.media.size(sha256)
     if size is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no media {sha256}")
     stored = session.get(MediaObject, sha256)
@@ -137,20 +148,31 @@ def get_media(
     }
     media_type = stored.content_type if stored else "application/octet-stream"
     span = _parse_range(range_, size)
-    if span is None:
-        return StreamingResponse(
-            _read(services.media.open(sha256), 0, size),
-            media_type=media_type,
-            headers={**headers, "Content-Length": str(size)},
-        )
-    start, end = span
-    headers.update({"Content-Range": f"bytes {start}-{end - 1}/{size}", "Content-Length": str(end - start)})
+    start, end = span or (0, size)
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    with _store_reachable():
+        body = services.media.stream(sha256, start, end)
     return StreamingResponse(
-        _read(services.media.open(sha256), start, end),
-        status_code=206,
+        body,
+        status_code=status.HTTP_206_PARTIAL_CONTENT if span else status.HTTP_200_OK,
         media_type=media_type,
-        headers=headers,
+        headers={**headers, "Content-Length": str(end - start)},
     )
+
+
+@contextmanager
+def _store_reachable() -> Iterator[None]:
+    """A store that fails is the service's fault, not the request's: 503, which the edge retries
+    (the store's own log line names the bucket and the reason; the client learns only to wait)."""
+    try:
+        yield
+    except MediaUnavailable as err:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the media store is unavailable; try again later",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from err
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -179,18 +201,6 @@ def _number(digits: str) -> int:
     any number with more than 19 significant digits is past the end of every file anyway."""
     significant = digits.lstrip("0")
     return HUGE if len(significant) > 19 else int(significant or "0")
-
-
-def _read(handle: BinaryIO, start: int, end: int) -> Iterator[bytes]:
-    with handle:
-        handle.seek(start)
-        left = end - start
-        while left > 0:
-            chunk = handle.read(min(CHUNK, left))
-            if not chunk:
-                return
-            left -= len(chunk)
-            yield chunk
 
 
 def _department_may_see(session: SessionDep, sha256: str, department: str | None) -> bool:
