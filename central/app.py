@@ -15,6 +15,7 @@ from central.api import (
     auth_session,
     console,
     devices,
+    event_types,
     events_stream,
     live,
     media,
@@ -74,6 +75,7 @@ def create_app(services: Services) -> FastAPI:
         auth_session,
         console,
         events_stream,
+        event_types,
     ):
         app.include_router(module.router)
     open311.geo_report_errors(app)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from contract.event import EventType
+from contract.event_types import CATALOGUE, EventType
 from contract.ids import ID_PATTERN
 from contract.topics import DEFAULT_PREFIX
 from contract.validation import ConfigError, read_yaml, repeated_ids, validate
@@ -240,9 +240,24 @@ class Route(StrictModel):
     )
     department: str = Field(description="Id of the department that receives these tickets.")
     sign_hours: float = Field(
-        gt=0, description="Hours from dispatch within which the department must sign for it."
+        gt=0,
+        description="Hours from dispatch within which the department must sign for it; "
+        "omitted, the type's default from the catalogue (contract/event_types.py).",
     )
-    resolve_hours: float = Field(gt=0, description="Hours from dispatch within which it must be resolved.")
+    resolve_hours: float = Field(
+        gt=0,
+        description="Hours from dispatch within which it must be resolved; omitted, the type's default.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _type_deadlines(cls, data: Any) -> Any:
+        """A route that names no deadline takes its type's from the catalogue."""
+        kind = data.get("type") if isinstance(data, dict) else None
+        if not isinstance(kind, str) or kind not in CATALOGUE:
+            return data  # not a mapping, or no known type: the field validators say what is wrong
+        defaults = CATALOGUE[EventType(kind)]
+        return {"sign_hours": defaults.sign_hours, "resolve_hours": defaults.resolve_hours, **data}
 
     @model_validator(mode="after")
     def _resolve_after_sign(self) -> Route:

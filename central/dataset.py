@@ -10,7 +10,7 @@ What goes in, by each ticket's current review verdict (``central.reviews``):
 | false_alarm | other or unset | left out: unclear what it would teach |
 | withdrawn | | left out |
 
-Only events with ``details.label`` and ``details.bbox`` (normalised x1, y1, x2, y2), a snapshot
+Only illegal-parking events with ``details.label`` and ``details.bbox`` (normalised x1, y1, x2, y2), a snapshot
 and a clip take part. The image is a frame decoded from the clip, not the snapshot: the edge
 draws the zone, the box and a time stamp into its snapshots, and a detector trained on those
 would learn the drawing. The frame is the clip's frame that looks most like the event's last
@@ -36,7 +36,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import av
 import cv2
@@ -49,6 +48,7 @@ from tqdm import tqdm
 from central.media import MediaStore
 from central.models import Event, ReviewLabel
 from central.reviews import Cause, Verdict, current_verdicts
+from contract.event import DETAILS, Box, EventDetails, EventType, IllegalParkingDetails
 
 MANIFEST = "manifest.csv"
 MIN_MATCH = 0.75
@@ -145,9 +145,13 @@ def reviewed_samples(session: Session, since: datetime | None, skipped: Counter[
 
 
 def _sample(event: Event, label: ReviewLabel, with_box: bool, skipped: Counter[str]) -> Sample | None:
-    details: dict[str, Any] = event.details or {}
-    name, bbox = details.get("label"), _bbox(details.get("bbox"))
-    if not isinstance(name, str) or not name.strip() or bbox is None:
+    details = _details(event)
+    if details is None:
+        skipped["events whose details the contract cannot read"] += 1
+        return None
+    name = details.label if isinstance(details, IllegalParkingDetails) else None
+    bbox = _bbox(details.bbox) if isinstance(details, IllegalParkingDetails) else None
+    if name is None or not name.strip() or bbox is None:
         skipped["events without label and bbox"] += 1
         return None
     clip = next((m for m in event.media if m.kind == "clip"), None)
@@ -170,12 +174,20 @@ def _sample(event: Event, label: ReviewLabel, with_box: bool, skipped: Counter[s
     )
 
 
-def _bbox(value: Any) -> tuple[float, float, float, float] | None:
-    if not isinstance(value, list | tuple) or len(value) != 4:
+def _details(event: Event) -> EventDetails | None:
+    """The stored details through the contract's model; None for a row stored before the contract
+    typed them that it cannot read."""
+    try:
+        return DETAILS[EventType(event.type)].model_validate(event.details or {})
+    except ValueError:  # pydantic's ValidationError is one, and so is an unknown type
         return None
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+
+
+def _bbox(value: Box | None) -> Box | None:
+    """The box clipped to the frame, or None if it is missing or empty."""
+    if value is None:
         return None
-    x1, y1, x2, y2 = (min(max(float(v), 0.0), 1.0) for v in value)
+    x1, y1, x2, y2 = (min(max(v, 0.0), 1.0) for v in value)
     return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
 
 

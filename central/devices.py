@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from central.inserts import insert_if_absent
 from central.models import Camera, Device
-from contract.event import EARLIEST, LATEST, NO_NUL
+from contract.event import EARLIEST, LATEST, NO_NUL, CommonDetails
 from contract.ids import ID_PATTERN
 from contract.status import DeviceState, DeviceStatus, StorageHealth
 
@@ -91,12 +90,12 @@ class Sighting:
     site: str | None = None
 
     @classmethod
-    def of_details(cls, details: dict[str, Any]) -> Sighting:
+    def of_details(cls, details: CommonDetails) -> Sighting:
         """What an edge puts in an event's details; values the record's columns cannot hold are ignored."""
         return cls(
-            name=_text(details.get("camera_name"), 256),
-            district=_text(details.get("district"), 64),
-            site=_text(details.get("site"), 128),
+            name=_text(details.camera_name, 256),
+            district=_text(details.district, 64),
+            site=_text(details.site, 128),
         )
 
 
@@ -196,8 +195,8 @@ def _record_of(session: Session, camera_id: str) -> Camera | None:
     return session.scalar(sa.select(Camera).where(Camera.camera_id == camera_id))
 
 
-def _text(value: Any, limit: int) -> str | None:
-    if isinstance(value, str) and 0 < len(value) <= limit and "\x00" not in value:
+def _text(value: str | None, limit: int) -> str | None:
+    if value is not None and 0 < len(value) <= limit and "\x00" not in value:
         return value
     return None
 

@@ -10,7 +10,6 @@ shared subscription, acknowledging each event only once it is committed (or refu
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -219,7 +218,7 @@ def _describe(err: ValidationError) -> str:
 
 
 def _event_row(event: Event, now: datetime) -> EventRow:
-    episode = event.details.get("episode_id")
+    episode = event.details.episode_id
     return EventRow(
         event_id=event.event_id,
         phase=event.phase.value,
@@ -227,13 +226,13 @@ def _event_row(event: Event, now: datetime) -> EventRow:
         device_id=event.device_id,
         camera_id=event.camera_id,
         zone_id=event.zone_id,
-        episode_id=str(episode)[:64] if isinstance(episode, (str, uuid.UUID)) and episode else None,
+        episode_id=episode[:64] if episode else None,
         started_at=event.started_at,
         observed_at=event.observed_at,
         ended_at=event.ended_at,
         received_at=now,
         confidence=event.confidence,
-        details=event.details,
+        details=event.details_json(),
         media=[
             EventMedia(
                 sha256=m.sha256, kind=m.kind.value, content_type=m.content_type, bytes=m.bytes, label=m.label

@@ -1,9 +1,9 @@
 """How events become tickets: pair an episode's events, merge repeats of one problem, open the rest.
 
 A ``start`` event opens a ticket unless an open ticket of the same type already covers the
-same camera and zone (or, for dust and building, the same site of the same device) within the merge
-window. District, site and camera name come from the centre's record of the camera, never from
-the event's details: a device cannot pick the department or join another's ticket.
+same camera and zone (or, for types the catalogue merges by site, the same site of the same device)
+within the merge window. District, site and camera name come from the centre's record of the camera,
+never from the event's details: a device cannot pick the department or join another's ticket.
 ``update`` and ``end`` events join the ticket their episode's start went to (``details.episode_id``),
 falling back to the same merge rule; they never open or close a ticket. An update or end that
 arrives before its start waits unattached and is adopted when the start comes.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -23,17 +22,15 @@ from sqlalchemy.orm import Session
 from central.models import AuditEntry, Camera, Event, Ticket
 from central.routing import Router
 from central.workflow import OPEN, Status
+from contract.event import CommonDetails
+from contract.event_types import MergeBy, info
 
 log = structlog.get_logger(__name__)
 
-SITE_TYPES = frozenset({"dust", "illegal_building"})
-"""Types whose problem belongs to a site watched by several cameras, so they merge by site."""
 
-TYPE_NAMES = {
-    "illegal_parking": "Illegal parking (违停)",
-    "dust": "Construction dust (扬尘)",
-    "illegal_building": "Illegal building (违建)",
-}
+def merges_by_site(event_type: str) -> bool:
+    """Whether the catalogue says a problem of this type belongs to a site watched by several cameras."""
+    return info(event_type).merge_by is MergeBy.site
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ class TicketDesk:
             Ticket.zone_id == event.zone_id,
         )
         same_site = sa.and_(Ticket.device_id == event.device_id, Ticket.site == place.site)
-        where_ = sa.or_(same_zone, same_site) if place.site and event.type in SITE_TYPES else same_zone
+        where_ = sa.or_(same_zone, same_site) if place.site and merges_by_site(event.type) else same_zone
         return session.scalar(
             sa.select(Ticket)
             .where(
@@ -124,7 +121,7 @@ class TicketDesk:
             camera_id=event.camera_id,
             zone_id=event.zone_id,
             site=place.site,
-            description=f"{TYPE_NAMES.get(event.type, event.type)} at {where}, zone {event.zone_id}",
+            description=f"{info(event.type).title} at {where}, zone {event.zone_id}",
             lat=place.lat,
             lon=place.lon,
             opened_at=now,
@@ -194,17 +191,19 @@ def _join(ticket: Ticket, event: Event, now: datetime) -> None:
 
 
 def place_of(event: Event, camera: Camera) -> Place:
-    """The camera's record says where; the event's details only add a map position."""
-    details: dict[str, Any] = event.details or {}
-    location = details.get("location")
-    lat = lon = None
-    if (
-        isinstance(location, dict)
-        and _is_coordinate(location.get("lat"), 90)
-        and _is_coordinate(location.get("lon"), 180)
-    ):
-        lat, lon = float(location["lat"]), float(location["lon"])
-    return Place(district=camera.district, site=camera.site, lat=lat, lon=lon, camera_name=camera.name)
+    """The camera's record says where; the event's details only add a map position.
+
+    ``event.details`` is what ingest stored of the contract's validated details, so reading it back
+    through the contract's model cannot fail and gives typed values.
+    """
+    location = CommonDetails.model_validate(event.details or {}).location
+    return Place(
+        district=camera.district,
+        site=camera.site,
+        lat=location.lat if location else None,
+        lon=location.lon if location else None,
+        camera_name=camera.name,
+    )
 
 
 def _serialise_merges(session: Session, event: Event, place: Place) -> None:
@@ -216,18 +215,13 @@ def _serialise_merges(session: Session, event: Event, place: Place) -> None:
         return
     scope = (
         f"site:{event.device_id}/{place.site}"
-        if place.site and event.type in SITE_TYPES
+        if place.site and merges_by_site(event.type)
         else f"zone:{event.device_id}/{event.camera_id}/{event.zone_id}"
     )
     digest = hashlib.blake2b(f"{event.type}|{scope}".encode(), digest_size=8).digest()
     session.execute(
         sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, "big", signed=True)}
     )
-
-
-def _is_coordinate(value: Any, limit: float) -> bool:
-    """A finite number within ±limit degrees (NaN or 1e400 would break the map and PostgreSQL)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and -limit <= value <= limit
 
 
 def _aware(value: datetime) -> datetime:

@@ -1,16 +1,60 @@
-"""The event message: what an edge saw, published to ``.../devices/{id}/events``."""
+"""The event message: what an edge saw, published to ``.../devices/{id}/events``.
+
+The envelope is typed, and so are the details: each event type has its own details model, picked by
+the event's ``type`` (a union discriminated by the envelope's ``type``, since the wire keeps
+``details`` a plain JSON object beside it). The keys both sides rely on (``episode_id``, the
+camera's ``district``, ``site``, ``location`` ...) are fields of ``CommonDetails``; each type adds its
+own (a parked vehicle's ``label`` and ``bbox``, a dust score ...).
+
+Keys a details model does not name are kept, not refused, when the central service reads an event
+(an older or newer edge may add one, and an event is never lost for it); they must still be plain
+JSON. An edge builds its details with ``build_details``, which refuses them, so a key renamed on the
+edge fails there at once instead of silently reaching the centre as an unknown one.
+"""
 
 from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FieldSerializationInfo,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
+from contract.event_types import EventType
 from contract.ids import ID_PATTERN
+
+__all__ = [
+    "DETAILS",
+    "SCHEMA",
+    "Box",
+    "CommonDetails",
+    "DustDetails",
+    "Event",
+    "EventDetails",
+    "EventType",
+    "IllegalBuildingDetails",
+    "IllegalParkingDetails",
+    "Location",
+    "MediaKind",
+    "MediaRef",
+    "MissingMedia",
+    "Phase",
+    "build_details",
+    "new_event_id",
+]
 
 SCHEMA: Final = "gridwatch.event/1"
 NO_NUL = r"^[^\x00]*$"
@@ -20,12 +64,6 @@ class Phase(StrEnum):
     start = "start"
     update = "update"
     end = "end"
-
-
-class EventType(StrEnum):
-    illegal_parking = "illegal_parking"
-    dust = "dust"
-    illegal_building = "illegal_building"
 
 
 class MediaKind(StrEnum):
@@ -52,13 +90,108 @@ class MediaRef(BaseModel):
 
 class MissingMedia(BaseModel):
     """Evidence an event should carry and does not, and why (no space left on the edge, no video
-    for the clip): the edge lists these in ``details["missing_media"]``, so the schema stays as it is."""
+    for the clip): the edge lists these in ``details.missing_media``, so the envelope stays as it is."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     kind: MediaKind
     label: str | None = Field(default=None, max_length=64)
     reason: str = Field(max_length=500)
+
+
+Box = tuple[float, float, float, float]
+"""A box normalised to the frame: x1, y1, x2, y2 in 0..1."""
+
+
+class Location(BaseModel):
+    """Where the camera stands, as its edge configuration says."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class CommonDetails(BaseModel):
+    """What every event's details carry: the episode and the camera as its edge knows it.
+
+    The centre pairs an episode's events by ``episode_id``; the camera's name, district and site fill
+    the centre's record of a camera it has not heard of, and ``location`` puts a ticket on the map.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+
+    episode_id: str | None = Field(
+        default=None, description="Stable across one episode's start, updates and end."
+    )
+    camera_name: str | None = None
+    district: str | None = None
+    grid: str | None = None
+    site: str | None = Field(default=None, description="Groups cameras that watch one construction site.")
+    location: Location | None = None
+    missing_media: list[MissingMedia] = Field(
+        default_factory=list, max_length=32, description="Evidence the event should carry and does not."
+    )
+
+    @model_validator(mode="after")
+    def _extra_is_plain_json(self) -> CommonDetails:
+        if self.model_extra and not _plain_json(self.model_extra):
+            raise ValueError("details must be plain JSON: NaN and Infinity are not numbers")
+        return self
+
+
+class IllegalParkingDetails(CommonDetails):
+    label: str | None = Field(default=None, description="The vehicle's class, e.g. car or truck.")
+    track_id: int | None = None
+    dwell_s: float | None = Field(default=None, description="How long it has stood in the zone.")
+    dwell_threshold_s: float | None = None
+    bbox: Box | None = Field(default=None, description="The vehicle's box, normalised.")
+
+
+class DustDetails(CommonDetails):
+    dust_score: float | None = None
+    parts: dict[str, float] | None = Field(default=None, description="The score's cues (haze, contrast ...).")
+    reference_score: float | None = Field(default=None, description="The score of the clean baseline.")
+    threshold: float | None = None
+    duration_s: float | None = None
+    peak_score: float | None = Field(default=None, description="The highest score of the episode (end).")
+    reason: str | None = Field(default=None, description="Why the episode ended.")
+
+
+class IllegalBuildingDetails(CommonDetails):
+    changed_ratio: float | None = None
+    min_changed_ratio: float | None = None
+    persist_checks: int | None = None
+    bbox: Box | None = Field(default=None, description="The largest changed region, normalised.")
+    regions: list[Box] | None = Field(default=None, description="Every changed region, normalised.")
+    reference_since: str | None = None
+    reference_approved_by: str | None = None
+    reason: str | None = Field(default=None, description="Why the episode ended.")
+
+
+EventDetails = IllegalParkingDetails | DustDetails | IllegalBuildingDetails
+
+DETAILS: Final[Mapping[EventType, type[EventDetails]]] = {
+    EventType.illegal_parking: IllegalParkingDetails,
+    EventType.dust: DustDetails,
+    EventType.illegal_building: IllegalBuildingDetails,
+}
+"""Each type's details model: what ``Event`` validates ``details`` against, chosen by ``type``."""
+
+
+def build_details(event_type: EventType, values: Mapping[str, Any]) -> EventDetails:
+    """The details of an event of ``event_type`` as an edge builds them: unknown keys are an error.
+
+    The centre keeps keys it does not know (an older edge may send them); the edge must not make
+    any, or a renamed key would pass unnoticed.
+    """
+    details = DETAILS[event_type].model_validate(values)
+    if details.model_extra:
+        raise ValueError(
+            f"{event_type.value} details have no keys {sorted(details.model_extra)} "
+            f"(known: {', '.join(DETAILS[event_type].model_fields)})"
+        )
+    return details
 
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -91,7 +224,7 @@ class Event(BaseModel):
     observed_at: datetime
     ended_at: datetime | None = None
     confidence: float = Field(ge=0.0, le=1.0)
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: Annotated[EventDetails, Field(default_factory=dict, validate_default=True)]
     media: list[MediaRef] = Field(default_factory=list, max_length=32)
 
     _check_started = field_validator("started_at", "observed_at")(_utc)
@@ -101,12 +234,23 @@ class Event(BaseModel):
     def _check_ended(cls, value: datetime | None) -> datetime | None:
         return None if value is None else _utc(value)
 
-    @field_validator("details")
+    @field_validator("details", mode="wrap")
     @classmethod
-    def _check_details(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if not _plain_json(value):
-            raise ValueError("details must be plain JSON: NaN and Infinity are not numbers")
-        return value
+    def _details_of_type(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        """The details model is the one of the event's ``type`` (validated before ``details``)."""
+        event_type = info.data.get("type")
+        if event_type is None:  # the type itself is wrong, and said so; the details cannot be judged
+            return handler(value)
+        return DETAILS[event_type].model_validate(value)
+
+    @field_serializer("details")
+    def _details_as_sent(self, details: EventDetails, info: FieldSerializationInfo) -> dict[str, Any]:
+        """The keys the sender gave (the unknown ones too), and no others: what came in goes out."""
+        return details.model_dump(mode=info.mode, exclude_unset=True)
+
+    def details_json(self) -> dict[str, Any]:
+        """The details as a JSON object, as they travel and are stored."""
+        return self.details.model_dump(mode="json", exclude_unset=True)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

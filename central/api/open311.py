@@ -24,19 +24,12 @@ from central.api.schemas import MAX_ID, NoNul
 from central.auth import Principal, Role
 from central.models import AuditEntry, Event, EventMedia, Ticket
 from central.services import Services
-from central.tickets import TYPE_NAMES
 from central.workflow import FINISHED, Status
-from contract.event import EventType
+from contract.event_types import CATALOGUE, EventType, info
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 POST_MAX_BYTES = 64 * 1024
 """A filed request's form (a 4000-character description at most, URL-encoded) fits well within this."""
-
-_DESCRIPTIONS = {
-    "illegal_parking": "A vehicle parked in a no-parking zone beyond the allowed dwell time.",
-    "dust": "Dust from a construction site or road works above the camera's clean baseline.",
-    "illegal_building": "An unapproved structure appearing against the approved reference image.",
-}
 
 
 class Service(BaseModel):
@@ -128,13 +121,13 @@ def _caller(request: Request, services: Services, api_key: str | None) -> Princi
 def services_list() -> list[Service]:
     return [
         Service(
-            service_code=t.value,
-            service_name=TYPE_NAMES[t.value],
-            description=_DESCRIPTIONS[t.value],
-            keywords=t.value.replace("_", " "),
+            service_code=t.key.value,
+            service_name=t.title,
+            description=t.description,
+            keywords=t.key.value.replace("_", " "),
             group="street order",
         )
-        for t in EventType
+        for t in CATALOGUE.values()
     ]
 
 
@@ -303,7 +296,7 @@ def _as_request(session: SessionDep, services: Services, ticket: Ticket, base_ur
         service_request_id=str(ticket.id),
         status="closed" if Status(ticket.status) in FINISHED else "open",
         status_notes=notes,
-        service_name=TYPE_NAMES.get(ticket.type, ticket.type),
+        service_name=info(ticket.type).title,
         service_code=ticket.type,
         description=ticket.description or None,
         agency_responsible=department.name if department else ticket.department,

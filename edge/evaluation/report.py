@@ -112,7 +112,7 @@ def _recording_json(o: Outcome, evidence: dict[str, list[str]]) -> dict[str, Any
                 "zone": e.zone_id,
                 "event_id": str(e.event_id),
                 "observed_s": round(e.observed_at.timestamp() - start, 1),
-                "details": e.details,
+                "details": e.details_json(),
                 "evidence": evidence.get(_key(run.recording.id, "alarm", i), []),
             }
             for i, e in enumerate(o.false_alarms)

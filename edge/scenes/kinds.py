@@ -109,7 +109,7 @@ class DustScene:
     def camera(self) -> dict[str, Any]:
         return {
             "analysis_fps": 1,
-            "zones": [{"id": self.zone_id, "polygon": self.zone, "rules": {"dust": {}}}],
+            "zones": [{"id": self.zone_id, "polygon": self.zone, "rules": {EventType.dust.value: {}}}],
         }
 
     def expect(self) -> list[Expectation]:
@@ -194,7 +194,7 @@ class BuildingScene:
         return image
 
     def camera(self) -> dict[str, Any]:
-        rules = {"illegal_building": {"utc_offset_h": self.utc_offset_h}}
+        rules = {EventType.illegal_building.value: {"utc_offset_h": self.utc_offset_h}}
         return {"analysis_fps": 1, "zones": [{"id": self.zone_id, "polygon": self.zone, "rules": rules}]}
 
     def expect(self) -> list[Expectation]:
@@ -244,7 +244,7 @@ class ParkingScene:
             yield Timed(effects.camera(image, rng, noise=1.0), t)
 
     def camera(self) -> dict[str, Any]:
-        rules = {"illegal_parking": {"dwell_s": 5, "grace_s": 2}}
+        rules = {EventType.illegal_parking.value: {"dwell_s": 5, "grace_s": 2}}
         return {"analysis_fps": 5, "zones": [{"id": self.zone_id, "polygon": self.zone, "rules": rules}]}
 
     def expect(self) -> list[Expectation]:

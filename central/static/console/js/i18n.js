@@ -1,11 +1,13 @@
 // Labels in one JSON file per language (i18n/en.json, i18n/zh.json). The default follows the
-// browser's languages; a choice made with the switch is remembered in localStorage.
+// browser's languages; a choice made with the switch is remembered in localStorage. Event types are
+// named by the service's catalogue (GET /api/v1/event-types), not here: one list for every part.
 
 export const LANGUAGES = ["zh", "en"];
 const STORE_KEY = "gridwatch-lang";
 let current = "en";
 let table = {};
 let fallback = {};
+let catalogue = [];
 
 function preferred() {
   const saved = localStorage.getItem(STORE_KEY);
@@ -23,9 +25,23 @@ async function load(lang) {
   return response.json();
 }
 
+async function loadEventTypes() {
+  const response = await fetch("/api/v1/event-types", { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`cannot load the event types: ${response.status}`);
+  return response.json();
+}
+
 export async function initI18n() {
-  fallback = await load("en");
+  [fallback, catalogue] = await Promise.all([load("en"), loadEventTypes()]);
   await setLanguage(preferred(), { remember: false });
+}
+
+// The event types' keys, in the catalogue's order.
+export const eventTypes = () => catalogue.map((entry) => entry.key);
+
+function typeName(key) {
+  const names = catalogue.find((entry) => entry.key === key)?.names;
+  return names ? names[current] ?? names.en : undefined;
 }
 
 export async function setLanguage(lang, { remember = true } = {}) {
@@ -49,6 +65,7 @@ export function t(key, vars = {}) {
 // An enum value's label (status.new, type.dust ...), or the value itself when there is none.
 export function label(group, value) {
   if (value === null || value === undefined) return "";
+  if (group === "type") return typeName(value) ?? String(value).replaceAll("_", " ");
   const key = `${group}.${value}`;
   return table[key] ?? fallback[key] ?? String(value).replaceAll("_", " ");
 }

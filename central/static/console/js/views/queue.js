@@ -4,10 +4,9 @@
 import { api } from "../api.js";
 import { onTicketChange } from "../changes.js";
 import { clear, h } from "../dom.js";
-import { formatAgo, formatTime, label, t } from "../i18n.js";
+import { eventTypes, formatAgo, formatTime, label, t } from "../i18n.js";
 
 export const STATUSES = ["new", "dispatched", "accepted", "in_progress", "resolved", "closed", "rejected", "duplicate", "reopened"];
-export const TYPES = ["illegal_parking", "dust", "illegal_building"];
 const PAGE = 50;
 const FILTERS = ["status", "type", "department", "district", "camera", "from", "to", "overdue"];
 
@@ -60,7 +59,7 @@ export function mountQueue(root, { me, params, navigate, departmentName }) {
 
   const form = h("form", { class: "filters", id: "filters", onsubmit: apply, onchange: apply },
     h("label", {}, t("filter.status"), select("status", STATUSES, (v) => label("status", v))),
-    h("label", {}, t("filter.type"), select("type", TYPES, (v) => label("type", v))),
+    h("label", {}, t("filter.type"), select("type", eventTypes(), (v) => label("type", v))),
     me.role === "department" ? null
       : h("label", {}, t("filter.department"), select("department", me.departments.map((d) => d.id), departmentName)),
     h("label", {}, t("filter.district"), districtOptions),
