@@ -144,7 +144,7 @@ class Intake:
         retrying = Retrying(
             retry=retry_if_exception_type(_TRANSIENT),
             reraise=True,
-            wait=wait_exponential_jitter(initial=0.2, max=30),
+            wait=wait_exponential_jitter(multiplier=0.2, max=30),
             stop=stop_when_event_set(self.stopping),
             before_sleep=lambda state: log.warning(
                 "database unavailable, retrying",

@@ -63,7 +63,7 @@ class Delivery:
         self._link = link
         self._uploader = uploader
         self._window = window
-        self._backoff = tenacity.wait_exponential_jitter(initial=retry_initial_s, max=retry_max_s)
+        self._backoff = tenacity.wait_exponential_jitter(multiplier=retry_initial_s, max=retry_max_s)
         self._log = log.bind(device=link.device_id)
         self._cursor = 0
         self._unheard = Unheard(unheard_initial_s, unheard_max_s)
