@@ -93,19 +93,19 @@ for _ in range(100_000):
 def test_kill_9_mid_stream_loses_no_confirmed_event(tmp_path: Path) -> None:
     path = tmp_path / "outbox.db"
     root = Path(__file__).resolve().parents[2]
-    writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(path)], cwd=root, stdout=subprocess.PIPE, text=True
-    )
-    assert writer.stdout is not None
     confirmed: list[str] = []
-    for line in writer.stdout:
-        if line.startswith("put "):
-            confirmed.append(line.split()[1])
-        if len(confirmed) == 200:
-            writer.send_signal(signal.SIGKILL)
-            break
-    confirmed += [line.split()[1] for line in writer.stdout if line.startswith("put ")]
-    assert writer.wait() == -signal.SIGKILL, "the writer finished before it was killed"
+    with subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)], cwd=root, stdout=subprocess.PIPE, text=True
+    ) as writer:
+        assert writer.stdout is not None
+        for line in writer.stdout:
+            if line.startswith("put "):
+                confirmed.append(line.split()[1])
+            if len(confirmed) == 200:
+                writer.send_signal(signal.SIGKILL)
+                break
+        confirmed += [line.split()[1] for line in writer.stdout if line.startswith("put ")]
+    assert writer.returncode == -signal.SIGKILL, "the writer finished before it was killed"
 
     stored = [item.event_id for item in Outbox(path).pending(200_000)]
     assert len(confirmed) >= 200
