@@ -1,5 +1,6 @@
-"""The FastAPI application: the API routers, Open311, and ingest running for the app's lifetime; and how
-uvicorn serves it (``server_options``)."""
+"""The FastAPI application: the API routers, Open311, and the services' background parts (ingest, the
+RPC client, the ticket change feed) running for the app's lifetime; and how uvicorn serves it
+(``server_options``)."""
 
 from __future__ import annotations
 
@@ -43,17 +44,18 @@ def _version() -> str:
 
 
 def create_app(services: Services) -> FastAPI:
-    """An app over already-built services; ingest (if any) starts and stops with the app."""
+    """An app over already-built services, which start and stop with the app (this is the one lifespan:
+    routers have none)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if services.ingest is not None:
-            services.ingest.start()
+        services.start()
+        undo = events_stream.before_stop_signals(services.changes.close_streams)
         try:
             yield
         finally:
-            if services.ingest is not None:
-                services.ingest.stop()
+            undo()
+            await services.stop()
 
     app = FastAPI(
         title="gridwatch central",

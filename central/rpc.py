@@ -7,6 +7,10 @@ process subscribes to ``{prefix}/devices/+/replies/{token}``, so replicas behind
 never see each other's answers and nothing in a request names the central's client ids. A
 request also carries a random CorrelationData and expires on the broker when its caller stops
 waiting; an answer that comes too late, or from another device than the one asked, is dropped.
+
+``call`` takes a ``Method`` of ``contract/rpc.py`` and its request model and returns the method's
+answer model; an answer that does not fit is ``MalformedBody`` naming the method and each wrong
+field, and a method the device does not serve is ``UnknownMethod``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import math
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -30,10 +34,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel
 
 from central.config import MqttConfig
-from contract.rpc import ErrorCode
+from contract.rpc import ErrorCode, MalformedBody, Method, Problem, UnknownMethod
 from contract.topics import Topics
 
 log = structlog.get_logger(__name__)
+
+RequestT = TypeVar("RequestT", bound=BaseModel)
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 READY_WAIT_S = 3.0
 """How long a request waits for the client to (re)connect before saying the broker is unreachable."""
@@ -98,9 +105,27 @@ class RpcClient:
         return self._ready.wait(timeout)
 
     async def call(
-        self, device_id: str, method: str, body: BaseModel, timeout_s: float | None = None
+        self,
+        device_id: str,
+        method: Method[RequestT, AnswerT],
+        body: RequestT,
+        timeout_s: float | None = None,
+    ) -> AnswerT:
+        """The device's answer; RpcFailed or UnknownMethod for its refusals, MalformedBody for an
+        answer that does not fit the method, RpcTimeout, RpcUnavailable."""
+        answer = await self._ask(device_id, method.name, body, timeout_s)
+        if answer.get("ok") is True:
+            return method.answer_of(answer)
+        code = str(answer.get("code") or ErrorCode.internal.value)
+        message = str(answer.get("error") or f"device '{device_id}' refused '{method.name}' without a reason")
+        if code == ErrorCode.unknown_method:
+            raise UnknownMethod(method.name, message)
+        raise RpcFailed(code, message)
+
+    async def _ask(
+        self, device_id: str, method: str, body: BaseModel, timeout_s: float | None
     ) -> dict[str, Any]:
-        """The device's answer (``ok`` true); RpcFailed for its errors, RpcTimeout, RpcUnavailable."""
+        """The device's answer as it came: a JSON object, ``ok`` true or not."""
         timeout = timeout_s or self._timeout_s
         if not self._ready.is_set() and not await asyncio.to_thread(self._ready.wait, READY_WAIT_S):
             raise RpcUnavailable(
@@ -114,7 +139,7 @@ class RpcClient:
         properties.CorrelationData = correlation
         properties.MessageExpiryInterval = math.ceil(timeout)
         with self._lock:
-            self._pending[correlation] = _Pending(device_id, loop, future)
+            self._pending[correlation] = _Pending(device_id, method, loop, future)
         try:
             self._client.publish(
                 self._topics.rpc(device_id, method), body.model_dump_json(), qos=1, properties=properties
@@ -128,12 +153,7 @@ class RpcClient:
         finally:
             with self._lock:
                 self._pending.pop(correlation, None)
-        if answer.get("ok") is True:
-            return answer
-        raise RpcFailed(
-            str(answer.get("code") or ErrorCode.internal.value),
-            str(answer.get("error") or f"device '{device_id}' refused '{method}' without a reason"),
-        )
+        return answer
 
     def _on_connect(
         self,
@@ -186,24 +206,28 @@ class RpcClient:
                 asked=waiting.device,
             )
             return
-        result: dict[str, Any] | Exception
-        try:
-            answer = json.loads(message.payload)
-        except ValueError as err:
-            answer = f"not JSON ({err})"
-        if isinstance(answer, dict):
-            result = answer
-        else:
-            shown = answer if isinstance(answer, str) else f"a JSON {type(answer).__name__}"
-            result = RpcFailed(ErrorCode.internal.value, f"the device's answer is {shown}, not a JSON object")
-        waiting.settle(result)
+        waiting.settle(_json_object(waiting.method, message.payload))
+
+
+def _json_object(method: str, payload: bytes | bytearray) -> dict[str, Any] | MalformedBody:
+    """The answer's JSON object, or why it is none (handed to the caller, who raises it)."""
+    try:
+        answer = json.loads(payload)
+    except ValueError as err:
+        return MalformedBody(method, "answer", [Problem("body", f"not JSON ({err})")])
+    if not isinstance(answer, dict):
+        return MalformedBody(
+            method, "answer", [Problem("body", f"a JSON {type(answer).__name__}, not an object")]
+        )
+    return answer
 
 
 @dataclass(frozen=True)
 class _Pending:
-    """A request waiting for its answer: the device asked, and where the caller awaits the result."""
+    """A request waiting for its answer: the device and method asked, and where the caller awaits the result."""
 
     device: str
+    method: str
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[dict[str, Any]]
 

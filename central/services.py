@@ -1,9 +1,16 @@
-"""The parts of a running central service, built once and shared by the API and ingest."""
+"""The parts of a running central service, built once and shared by the API and ingest.
+
+Everything a central process runs beside its requests is built here and started and stopped
+by the app's one lifespan: MQTT ingest, the RPC client that asks edges for live view, snapshots
+and reference approvals, and the ticket change feed behind the console's stream. Routers reach
+them through ``ServicesDep``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,8 +21,14 @@ from central.db import make_engine, session_factory
 from central.ingest import Intake, MqttIngest
 from central.media import MediaStore, media_store
 from central.routing import Router
+from central.rpc import RpcClient
 from central.tickets import TicketDesk
 from contract.topics import Topics
+
+if TYPE_CHECKING:
+    # At run time ChangeFeed is imported where it is built: its module imports the API's deps,
+    # which import this one.
+    from central.api.events_stream import ChangeFeed
 
 
 @dataclass
@@ -28,16 +41,35 @@ class Services:
     desk: TicketDesk
     media: MediaStore
     intake: Intake
+    rpc: RpcClient
+    changes: ChangeFeed
     ingest: MqttIngest | None = None
     departments: frozenset[str] = field(default_factory=frozenset)
 
+    def start(self) -> None:
+        """Connect to the broker: ingest, where this process runs it, and the RPC client. The change
+        feed needs no start: it polls only while someone listens."""
+        if self.ingest is not None:
+            self.ingest.start()
+        self.rpc.start()
+
+    async def stop(self) -> None:
+        """Stop what runs beside the requests, the change feed's poller first (it may be running)."""
+        await self.changes.stop()
+        self.rpc.stop()
+        if self.ingest is not None:
+            self.ingest.stop()
+
     def close(self) -> None:
-        """Release database connections (ingest is stopped by the app's lifespan, which started it)."""
+        """Release database connections, once the app has stopped."""
         self.engine.dispose()
 
 
 def build_services(config: CentralConfig, clock: Clock | None = None, with_ingest: bool = True) -> Services:
-    """Wire the parts from configuration; the database must already be migrated."""
+    """Wire the parts from configuration; the database must already be migrated. Nothing connects
+    to the broker before ``Services.start``."""
+    from central.api.events_stream import ChangeFeed  # not at the top: see the TYPE_CHECKING import above
+
     clock = clock or SystemClock()
     engine = make_engine(config.database_url)
     sessions = session_factory(engine)
@@ -53,6 +85,8 @@ def build_services(config: CentralConfig, clock: Clock | None = None, with_inges
         desk=desk,
         media=media_store(config),
         intake=intake,
+        rpc=RpcClient(config.mqtt, config.live.rpc_timeout_s),
+        changes=ChangeFeed(sessions),
         ingest=MqttIngest(config.mqtt, intake) if with_ingest else None,
         departments=frozenset(d.id for d in config.departments),
     )

@@ -40,17 +40,16 @@ from typing import Annotated, Literal
 
 import sqlalchemy as sa
 import structlog
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from central.api.deps import Reader
+from central.api.deps import Reader, ServicesDep
 from central.auth import Principal, Role
 from central.models import AuditEntry, Ticket
-from central.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -248,20 +247,7 @@ class ChangeFeed:
         return self._stream_id(self._seq if seq is None else seq)
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    services: Services = app.state.services
-    feed = ChangeFeed(services.sessions)
-    app.state.change_feed = feed
-    undo = _before_stop_signals(feed.close_streams)
-    try:
-        yield
-    finally:
-        undo()
-        await feed.stop()
-
-
-def _before_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
+def before_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
     """Run ``callback`` on the loop when SIGTERM or SIGINT arrives, then the handler that was there
     (uvicorn's). uvicorn waits for open responses before shutting down and tells the app nothing,
     so without this an open stream would hold a stopping replica for up to ``STREAM_S``. Only the
@@ -291,18 +277,19 @@ def _before_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
     return undo
 
 
-router = APIRouter(tags=["console"], lifespan=_lifespan)
+router = APIRouter(tags=["console"])
 
 
 @router.get("/api/v1/ticket-changes", response_class=EventSourceResponse, include_in_schema=False)
 async def ticket_changes(
     request: Request,
     principal: Reader,
+    services: ServicesDep,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """``ready`` {stream, resumed} first, then ``ticket`` {ticket_id, action, to_status, ...} per
     change, or ``reset`` when the console must reload (it fell too far behind)."""
-    feed: ChangeFeed = request.app.state.change_feed
+    feed = services.changes
     deadline = time.monotonic() + STREAM_S
     async with feed.listen(principal, last_event_id) as (listener, ready):
         yield ServerSentEvent(event="ready", id=ready.stream, retry=RETRY_MS, data={"resumed": ready.resumed})

@@ -1,7 +1,7 @@
 """Live view: the browser's WebRTC offer goes to the camera's edge over MQTT RPC; its answer comes back.
 
 The media then flow between the browser and the edge (through TURN where NAT demands it); the
-central service only signals. Its RPC client starts and stops with the app (the router's lifespan).
+central service only signals, through the services' RPC client (``Services.rpc``).
 """
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path as PathLib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, TypeVar
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +22,7 @@ from central.api.deps import ServicesDep, Staff
 from central.api.schemas import NoNul
 from central.config import IceServer
 from central.models import Camera, Device
-from central.rpc import RpcClient, RpcFailed, RpcTimeout, RpcUnavailable
+from central.rpc import RpcFailed, RpcTimeout, RpcUnavailable
 from central.services import Services
 from contract.ids import ID_PATTERN
 from contract.rpc import (
@@ -33,25 +31,17 @@ from contract.rpc import (
     WEBRTC_CLOSE,
     WEBRTC_OFFER,
     LiveMode,
+    Method,
+    RpcContractError,
     SnapshotRequest,
     WebrtcClose,
     WebrtcOffer,
 )
 
+RequestT = TypeVar("RequestT", bound=BaseModel)
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    services: Services = app.state.services
-    client = RpcClient(services.config.mqtt, services.config.live.rpc_timeout_s)
-    client.start()
-    app.state.rpc = client
-    try:
-        yield
-    finally:
-        client.stop()
-
-
-router = APIRouter(tags=["live"], lifespan=_lifespan)
+router = APIRouter(tags=["live"])
 STATIC = PathLib(__file__).resolve().parents[1] / "static"
 
 
@@ -115,16 +105,6 @@ class AnswerOut(BaseModel):
     ice_servers: list[IceServer]
 
 
-def get_rpc(request: Request) -> RpcClient:
-    client: RpcClient | None = getattr(request.app.state, "rpc", None)
-    if client is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "live view is not running in this service")
-    return client
-
-
-RpcDep = Annotated[RpcClient, Depends(get_rpc)]
-
-
 @router.get(
     "/api/v1/live/settings", response_model=LiveSettings, summary="What a browser needs before its offer"
 )
@@ -143,17 +123,16 @@ async def open_live_view(
     offer: OfferIn,
     _principal: Staff,
     services: ServicesDep,
-    rpc: RpcDep,
     device_id: DeviceQuery = None,
 ) -> AnswerOut:
     device = await _device_of(services, camera_id, device_id)
-    answer = await ask_edge(rpc, device, WEBRTC_OFFER, WebrtcOffer(camera_id=camera_id, sdp=offer.sdp))
+    answer = await ask_edge(services, device, WEBRTC_OFFER, WebrtcOffer(camera_id=camera_id, sdp=offer.sdp))
     return AnswerOut(
-        sdp=answer["sdp"],
-        session_id=answer["session_id"],
+        sdp=answer.sdp,
+        session_id=answer.session_id,
         device_id=device,
         camera_id=camera_id,
-        mode=answer["mode"],
+        mode=answer.mode,
         ice_servers=services.config.live.ice_servers,
     )
 
@@ -169,11 +148,10 @@ async def close_live_view(
     session_id: Annotated[str, Path(max_length=64, pattern=r"^[\w-]+$")],
     _principal: Staff,
     services: ServicesDep,
-    rpc: RpcDep,
     device_id: DeviceQuery = None,
 ) -> Response:
     device = await _device_of(services, camera_id, device_id)
-    await ask_edge(rpc, device, WEBRTC_CLOSE, WebrtcClose(session_id=session_id))
+    await ask_edge(services, device, WEBRTC_CLOSE, WebrtcClose(session_id=session_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -187,12 +165,12 @@ async def close_live_view(
     summary="The camera's latest frame as a JPEG, fetched from its edge",
 )
 async def snapshot(
-    camera_id: CameraId, _principal: Staff, services: ServicesDep, rpc: RpcDep, device_id: DeviceQuery = None
+    camera_id: CameraId, _principal: Staff, services: ServicesDep, device_id: DeviceQuery = None
 ) -> Response:
     device = await _device_of(services, camera_id, device_id)
-    answer = await ask_edge(rpc, device, SNAPSHOT, SnapshotRequest(camera_id=camera_id))
+    answer = await ask_edge(services, device, SNAPSHOT, SnapshotRequest(camera_id=camera_id))
     return Response(
-        base64.b64decode(answer["jpeg_base64"]),
+        base64.b64decode(answer.jpeg_base64),
         media_type="image/jpeg",
         headers={"Cache-Control": "no-store"},
     )
@@ -242,13 +220,18 @@ def _cameras(services: Services, camera_id: str, device_id: str | None) -> list[
         return [(device, state) for device, state in session.execute(query.order_by(Camera.device_id))]
 
 
-async def ask_edge(rpc: RpcClient, device: str, method: str, body: BaseModel) -> dict[str, Any]:
-    """The edge's answer, or its refusal as an HTTP error whose detail a person can read."""
+async def ask_edge(
+    services: Services, device: str, method: Method[RequestT, AnswerT], body: RequestT
+) -> AnswerT:
+    """The edge's answer, or its refusal as an HTTP error whose detail a person can read. An unknown
+    method or an answer that does not fit is the edge's fault (502), like any code not in ``_STATUS``."""
     try:
-        return await rpc.call(device, method, body)
+        return await services.rpc.call(device, method, body)
     except RpcTimeout as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from err
     except RpcUnavailable as err:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from err
     except RpcFailed as err:
         raise HTTPException(_STATUS.get(err.code, status.HTTP_502_BAD_GATEWAY), err.message) from err
+    except RpcContractError as err:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, err.message) from err

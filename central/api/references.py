@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from central.api.deps import ServicesDep, Staff
-from central.api.live import RpcDep, ask_edge
+from central.api.live import ask_edge
 from central.api.schemas import LongText
 from central.api.tickets import TicketPath
 from central.auth import Principal
@@ -58,12 +58,12 @@ class ReferenceOut(BaseModel):
     },
 )
 async def approve_reference(
-    ticket_id: TicketPath, body: ApproveIn, principal: Staff, services: ServicesDep, rpc: RpcDep
+    ticket_id: TicketPath, body: ApproveIn, principal: Staff, services: ServicesDep
 ) -> ReferenceOut:
     ticket = await run_in_threadpool(_building_ticket, services, ticket_id, principal)
     request = ApproveReference(camera_id=ticket.camera_id, zone_id=ticket.zone_id, approved_by=principal.name)
-    answer = await ask_edge(rpc, ticket.device_id, APPROVE_REFERENCE, request)
-    taken_at = datetime.fromtimestamp(float(answer["reference_taken_at"]), UTC)
+    answer = await ask_edge(services, ticket.device_id, APPROVE_REFERENCE, request)
+    taken_at = datetime.fromtimestamp(answer.reference_taken_at, UTC)
     await run_in_threadpool(_audit, services, ticket_id, principal, body.comment, taken_at)
     return ReferenceOut(
         ticket_id=ticket_id,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import structlog
 
 from contract.rpc import APPROVE_REFERENCE, ApproveReference, ErrorCode, ReferenceApproved
-from edge.commands.rpc import RpcError, RpcServer, parse
+from edge.commands.rpc import RpcError, RpcServer
 from edge.pipeline import CameraPipeline
 from edge.rules.illegal_building import IllegalBuilding
 
@@ -28,8 +28,7 @@ class ReferenceApprovals:
     def register(self, rpc: RpcServer) -> None:
         rpc.handle(APPROVE_REFERENCE, self.approve)
 
-    async def approve(self, params: dict[str, object]) -> ReferenceApproved:
-        request = parse(ApproveReference, params)
+    async def approve(self, request: ApproveReference) -> ReferenceApproved:
         pipeline = self._pipeline_of(request.camera_id)
         if pipeline is None or pipeline.latest_frame is None:
             raise RpcError(
@@ -44,7 +43,7 @@ class ReferenceApprovals:
             )
         frame = pipeline.latest_frame
         await asyncio.get_running_loop().run_in_executor(
-            None, rule.approve_reference, frame, request.approved_by
+            None, pipeline.apply, rule, lambda: rule.approve_reference(frame, request.approved_by)
         )
         log.info(
             "reference re-approved",

@@ -7,6 +7,10 @@ WebRTC peers live on the same loop). A bad request, a failing handler or one tha
 its time gets an error answer; none of them can touch the MQTT link. Answers go only to this
 device's own reply topics (``Topics.replies``): a request naming any other response topic is
 dropped, so no request can make the edge publish where it does not belong.
+
+A handler is registered for a ``Method`` of ``contract/rpc.py`` and gets its request already
+parsed as the method's request model: an unknown method or a body that does not fit is answered
+here, with the contract's message naming the method and each wrong field.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import json
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -24,15 +29,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
-from contract.rpc import ErrorCode, RpcFailure
+from contract.rpc import ErrorCode, Method, RpcContractError, RpcFailure, UnknownMethod
 from edge.delivery.mqtt_link import ANY_METHOD, MqttLink
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
-Handler = Callable[[dict[str, Any]], Awaitable[BaseModel]]
-"""Takes the request's JSON object, returns the answer (sent with ``"ok": true``); raises RpcError to refuse."""
+RequestT = TypeVar("RequestT", bound=BaseModel)
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 
 class RpcError(Exception):
@@ -85,11 +89,14 @@ class RpcServer:
         self._link = link
         self._loop = loop
         self._timeout_s = timeout_s
-        self._handlers: dict[str, Handler] = {}
+        self._routes: dict[str, _Route[Any, Any]] = {}
         link.add_rpc_handler(ANY_METHOD, self._on_request)
 
-    def handle(self, method: str, handler: Handler) -> None:
-        self._handlers[method] = handler
+    def handle(
+        self, method: Method[RequestT, AnswerT], handler: Callable[[RequestT], Awaitable[AnswerT]]
+    ) -> None:
+        """Answer ``method`` with ``handler``, which raises RpcError to refuse a request."""
+        self._routes[method.name] = _Route(method, handler)
 
     def _on_request(self, method: str, message: mqtt.MQTTMessage) -> None:
         """On paho's thread: check the envelope, then hand the work to the loop."""
@@ -108,29 +115,23 @@ class RpcServer:
             )
             return
         reply = _Reply(self._link, reply_to, correlation, method)
-        handler = self._handlers.get(method)
-        if handler is None:
-            known = ", ".join(sorted(self._handlers)) or "none"
-            reply.send(_failure(ErrorCode.unknown_method, f"no RPC method '{method}' (known: {known})"))
-            return
         try:
-            params = json.loads(message.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            reply.send(_failure(ErrorCode.bad_request, f"the request body is not JSON: {err}"))
+            route = self._route(method)
+            request = route.method.request_of(_json_object(method, message.payload))
+        except RpcContractError as err:
+            reply.send(_failure(err.code, err.message))
             return
-        if not isinstance(params, dict):
-            reply.send(
-                _failure(
-                    ErrorCode.bad_request,
-                    f"the request body must be a JSON object, not {type(params).__name__}",
-                )
-            )
-            return
-        self._loop.submit(self._run(handler, params, reply))
+        self._loop.submit(self._run(route, request, reply))
 
-    async def _run(self, handler: Handler, params: dict[str, Any], reply: _Reply) -> None:
+    def _route(self, method: str) -> _Route[Any, Any]:
         try:
-            answer = await asyncio.wait_for(handler(params), self._timeout_s)
+            return self._routes[method]
+        except KeyError:
+            raise UnknownMethod.among(method, self._routes) from None
+
+    async def _run(self, route: _Route[Any, Any], request: BaseModel, reply: _Reply) -> None:
+        try:
+            answer = await asyncio.wait_for(route.handler(request), self._timeout_s)
             body = json.dumps({**answer.model_dump(mode="json"), "ok": True})
         except RpcError as err:
             body = _failure(err.code, err.message)
@@ -141,6 +142,27 @@ class RpcServer:
             log.exception("rpc handler failed", method=reply.method)
             body = _failure(ErrorCode.internal, f"'{reply.method}' failed on the edge: {err!r}")
         reply.send(body)
+
+
+@dataclass(frozen=True)
+class _Route(Generic[RequestT, AnswerT]):
+    method: Method[RequestT, AnswerT]
+    handler: Callable[[RequestT], Awaitable[AnswerT]]
+
+
+def _json_object(method: str, payload: bytes | bytearray) -> dict[str, Any]:
+    """The request body, which must be a JSON object before its method's model is asked."""
+    try:
+        params = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RpcContractError(method, ErrorCode.bad_request, f"the request body is not JSON: {err}") from err
+    if not isinstance(params, dict):
+        raise RpcContractError(
+            method,
+            ErrorCode.bad_request,
+            f"the request body must be a JSON object, not {type(params).__name__}",
+        )
+    return params
 
 
 class _Reply:
@@ -164,18 +186,3 @@ def _failure(code: ErrorCode, message: str) -> str:
     if code is not ErrorCode.internal:
         log.info("rpc request refused", code=code.value, error=message)
     return RpcFailure(error=message, code=code).model_dump_json()
-
-
-def parse(model: type[BaseModelT], params: dict[str, Any]) -> BaseModelT:
-    """The request as ``model``, or RpcError(bad_request) naming each problem."""
-    try:
-        return model.model_validate(params)
-    except ValueError as err:
-        raise RpcError(ErrorCode.bad_request, f"bad request: {_problems(err)}") from err
-
-
-def _problems(err: ValueError) -> str:
-    errors = getattr(err, "errors", None)
-    if not callable(errors):
-        return str(err)
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors()[:5])

@@ -43,7 +43,7 @@ from contract.rpc import (
     WebrtcClosed,
     WebrtcOffer,
 )
-from edge.commands.rpc import LoopThread, RpcError, RpcServer, parse
+from edge.commands.rpc import LoopThread, RpcError, RpcServer
 from edge.config import LiveConfig
 from edge.delivery.health import CameraHealthTracker
 from edge.live.feed import CameraFeed
@@ -103,8 +103,7 @@ class LiveService:
 
     # --- RPC handlers, on the loop ----------------------------------------------------------------
 
-    async def offer(self, params: dict[str, object]) -> WebrtcAnswer:
-        request = parse(WebrtcOffer, params)
+    async def offer(self, request: WebrtcOffer) -> WebrtcAnswer:
         feed = self.feed(request.camera_id)
         if len(self._sessions) >= self._settings.max_viewers:
             raise RpcError(
@@ -136,8 +135,7 @@ class LiveService:
         )
         return WebrtcAnswer(sdp=answer, session_id=session.id, mode=track_mode(session.track))
 
-    async def close(self, params: dict[str, object]) -> WebrtcClosed:
-        request = parse(WebrtcClose, params)
+    async def close(self, request: WebrtcClose) -> WebrtcClosed:
         session = self._sessions.get(request.session_id)
         if session is None:
             raise RpcError(
@@ -146,8 +144,7 @@ class LiveService:
         await self._close(session, "closed by request")
         return WebrtcClosed(session_id=session.id)
 
-    async def snapshot(self, params: dict[str, object]) -> SnapshotReply:
-        request = parse(SnapshotRequest, params)
+    async def snapshot(self, request: SnapshotRequest) -> SnapshotReply:
         feed = self.feed(request.camera_id)
         feed.check_available()
         frame = feed.latest

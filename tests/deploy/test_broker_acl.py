@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from central.config import MqttConfig as CentralMqtt
 from central.rpc import RpcClient, RpcTimeout, RpcUnavailable
+from contract.rpc import Method
 from contract.topics import Topics
 from edge.commands.rpc import LoopThread, RpcServer
 from edge.config import MqttConfig as EdgeMqtt
@@ -262,8 +263,15 @@ class Echo(BaseModel):
     echoed: dict[str, Any]
 
 
-async def echo(params: dict[str, Any]) -> Echo:
-    return Echo(echoed=params)
+class Body(BaseModel):
+    value: str
+
+
+ECHO = Method("echo", Body, Echo)
+
+
+async def echo(request: Body) -> Echo:
+    return Echo(echoed=request.model_dump())
 
 
 def test_devices_and_the_central_service_work_through_the_deploy_configuration(
@@ -278,7 +286,7 @@ def test_devices_and_the_central_service_work_through_the_deploy_configuration(
         DEVICE,
     )
     loop = LoopThread("deploy-rpc")
-    RpcServer(link, loop).handle("echo", echo)
+    RpcServer(link, loop).handle(ECHO, echo)
     rpc = RpcClient(
         CentralMqtt(
             url=f"mqtt://127.0.0.1:{broker.central_port}",
@@ -307,23 +315,19 @@ def test_devices_and_the_central_service_work_through_the_deploy_configuration(
             WAIT_S,
             "the broker's acknowledgements, both delivered",
         )
-        assert answered(rpc) == {"ok": True, "echoed": {"value": "through the deploy broker"}}, broker.log
+        assert answered(rpc) == Echo(echoed={"value": "through the deploy broker"}), broker.log
     finally:
         rpc.stop()
         link.stop()
         loop.stop()
 
 
-class Body(BaseModel):
-    value: str
-
-
-def answered(rpc: RpcClient) -> dict[str, Any]:
+def answered(rpc: RpcClient) -> Echo:
     """The edge's answer, once its link has connected and subscribed (on paho's thread, after start())."""
     deadline = time.monotonic() + WAIT_S
     while True:
         try:
-            return asyncio.run(rpc.call(DEVICE, "echo", Body(value="through the deploy broker"), timeout_s=1))
+            return asyncio.run(rpc.call(DEVICE, ECHO, Body(value="through the deploy broker"), timeout_s=1))
         except (RpcTimeout, RpcUnavailable):
             if time.monotonic() > deadline:
                 raise

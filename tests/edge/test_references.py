@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import pytest
 
-from contract.rpc import ErrorCode
+from contract.rpc import APPROVE_REFERENCE, ErrorCode, MalformedBody
 from edge.analysis.detector import Detector
 from edge.capture.frames import Frame
 from edge.commands.references import ReferenceApprovals
@@ -45,9 +45,10 @@ def pipeline(tmp_path: Path, edge_config: EdgeConfigFactory, detector: Detector)
 
 
 def approve(approvals: ReferenceApprovals, **params: str) -> object:
-    return asyncio.run(
-        approvals.approve({"camera_id": "cam-1", "zone_id": "zone-1", "approved_by": "wang", **params})
+    request = APPROVE_REFERENCE.request_of(
+        {"camera_id": "cam-1", "zone_id": "zone-1", "approved_by": "wang", **params}
     )
+    return asyncio.run(approvals.approve(request))
 
 
 def test_latest_frame_becomes_the_persisted_reference(pipeline: CameraPipeline, tmp_path: Path) -> None:
@@ -68,7 +69,6 @@ def test_latest_frame_becomes_the_persisted_reference(pipeline: CameraPipeline, 
     [
         ({"zone_id": "no-such-zone"}, ErrorCode.unknown_zone),
         ({"camera_id": "cam-9"}, ErrorCode.camera_unavailable),
-        ({"zone_id": "bad zone!"}, ErrorCode.bad_request),
     ],
 )
 def test_requests_that_cannot_be_honoured_say_why(
@@ -78,6 +78,12 @@ def test_requests_that_cannot_be_honoured_say_why(
     with pytest.raises(RpcError) as raised:
         approve(ReferenceApprovals({"cam-1": pipeline}.get), **params)
     assert raised.value.code == code
+
+
+def test_a_malformed_request_names_its_field(pipeline: CameraPipeline) -> None:
+    with pytest.raises(MalformedBody) as raised:
+        approve(ReferenceApprovals({"cam-1": pipeline}.get), zone_id="bad zone!")
+    assert (raised.value.code, raised.value.fields) == (ErrorCode.bad_request, ("zone_id",))
 
 
 def test_a_camera_without_frames_yet_is_unavailable(pipeline: CameraPipeline) -> None:

@@ -23,6 +23,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from contract.rpc import WebrtcOffer
 from contract.status import CameraState
 from edge.capture.packet_ring import PacketRing
 from edge.commands.rpc import LoopThread
@@ -131,7 +132,7 @@ async def view_and_lose_the_picture(service: LiveService, loop: LoopThread, came
     try:
         transceiver: RTCRtpTransceiver = pc.addTransceiver("video", direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
-        offer: dict[str, object] = {"camera_id": "cam", "sdp": pc.localDescription.sdp}
+        offer = WebrtcOffer(camera_id="cam", sdp=pc.localDescription.sdp)
         answer = await asyncio.wrap_future(loop.submit(service.offer(offer)))
         await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
         track: MediaStreamTrack = transceiver.receiver.track
