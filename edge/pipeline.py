@@ -1,5 +1,8 @@
 """One camera's pipeline: reader -> detector -> tracker -> rules -> evidence -> event sink.
 
+Rules decide; what they return to keep across restarts is written here, through each rule's
+binding (``edge/rules/bound.py``), as is what a request (an operator's approval) changes in one.
+
 Events wait in a short FIFO until their clip's post-roll has been recorded, so every
 event leaves with all its evidence, and the events of one episode leave in order. Evidence
 that cannot be made (no space left, no video of the moment) is left out and named in the
@@ -29,7 +32,7 @@ from edge.config import CameraConfig
 from edge.delivery.health import CameraHealthTracker
 from edge.delivery.outbox import OutboxFull
 from edge.evidence.recorder import EvidenceWriter
-from edge.rules.base import AnalysedFrame, Finding
+from edge.rules.base import AnalysedFrame, Finding, Rule, RuleState
 from edge.rules.registry import build_rules, zones_of
 
 log = structlog.get_logger(__name__)
@@ -105,23 +108,33 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> None:
         detections = self._context.detector.detect(frame.image)
-        analysed = AnalysedFrame(frame, self._tracker.update(detections, frame.image), detections)
+        analysed = AnalysedFrame(frame, self._tracker.update(detections, frame.image))
         self.health.frame_analysed()
         self.frames += 1
         self.latest_frame = frame
-        for rule in self._rules:
-            for finding in rule.update(analysed):
+        for bound in self._rules:
+            for finding in bound.update(analysed):
                 self._queue(finding)
         self._flush(final=False)
 
     def rule(self, zone_id: str, kind: type[RuleT]) -> RuleT | None:
         """The rule of this kind bound to ``zone_id``, for requests that address one (reference approval)."""
-        return next((r for r in self._rules if isinstance(r, kind) and r.zone_id == zone_id), None)
+        return next(
+            (b.rule for b in self._rules if isinstance(b.rule, kind) and b.rule.zone_id == zone_id), None
+        )
+
+    def apply(self, rule: Rule, change: Callable[[], RuleState | None]) -> None:
+        """Run a request's ``change`` to one of this pipeline's rules (from any thread): between two of
+        its frames, with the state it returns written before this returns."""
+        bound = next((b for b in self._rules if b.rule is rule), None)
+        if bound is None:
+            raise ValueError(f"camera '{self.camera.id}' runs no such rule in zone '{rule.zone_id}'")
+        bound.apply(change)
 
     def close(self, ts: float) -> None:
         """The input has ended: end open episodes and send everything still waiting for its clip."""
-        for rule in self._rules:
-            self._pending.extend(rule.close(ts))
+        for bound in self._rules:
+            self._pending.extend(bound.close(ts))
         self._flush(final=True)
 
     def _queue(self, finding: Finding) -> None:

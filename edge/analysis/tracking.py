@@ -42,7 +42,7 @@ class Tracker:
         self._tracker = trackers[args.tracker_type](args=args)
 
     def update(self, detections: Detections, image: np.ndarray) -> Detections:
-        """The detections that belong to a track, with ``tracker_id`` set; unmatched ones are dropped."""
+        """Every detection, those that belong to a track with ``tracker_id`` set (``Detections.with_tracks``)."""
         from ultralytics.engine.results import Boxes
 
         data = np.concatenate(
@@ -55,12 +55,5 @@ class Tracker:
         )
         tracks = self._tracker.update(Boxes(data, image.shape[:2]), image)
         if len(tracks) == 0:
-            return Detections.empty(detections.names)
-        index = tracks[:, 7].astype(int)
-        return Detections(
-            xyxy=tracks[:, :4].astype(np.float32),
-            confidence=detections.confidence[index],
-            class_id=detections.class_id[index],
-            tracker_id=tracks[:, 4].astype(np.int64),
-            names=detections.names,
-        )
+            return detections
+        return detections.with_tracks(tracks[:, 7].astype(int), tracks[:, :4], tracks[:, 4])

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import cv2
 import numpy as np
+from pydantic import AfterValidator
+
+Point = tuple[float, float]
+
+
+def _polygon_shape(polygon: list[Point]) -> list[Point]:
+    if len(polygon) < 3:
+        raise ValueError("a polygon needs at least 3 points")
+    for i, (x, y) in enumerate(polygon):
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point {i} [{x}, {y}] is outside 0..1 (coordinates are fractions of the frame)")
+    return polygon
+
+
+Polygon = Annotated[list[Point], AfterValidator(_polygon_shape)]
+"""A polygon as configured: at least 3 points [x, y], each in 0..1 of the frame."""
 
 
 @dataclass(frozen=True)
@@ -15,7 +32,7 @@ class Zone:
     """(n, 2) float32, x and y in 0..1 of the frame."""
 
     @classmethod
-    def from_points(cls, zone_id: str, points: list[tuple[float, float]]) -> Zone:
+    def from_points(cls, zone_id: str, points: list[Point]) -> Zone:
         return cls(zone_id, np.asarray(points, dtype=np.float32))
 
     def pixels(self, width: int, height: int) -> np.ndarray:

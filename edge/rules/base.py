@@ -1,12 +1,15 @@
-"""What every rule shares: the frame it is shown, and the findings it returns.
+"""What every rule shares: the frame it is shown, what it returns, and the one shape every rule has.
 
-A rule decides; it does not draw or send. It returns ``Finding`` objects; the
-pipeline turns them into evidence (``edge/evidence/recorder.py``) and events (``edge/delivery/outbox.py``).
+A rule decides; it does not draw, send or write. It returns a ``Verdict``: ``Finding`` objects,
+which the pipeline turns into evidence (``edge/evidence/recorder.py``) and events
+(``edge/delivery/outbox.py``), and any state it must keep across restarts, which the pipeline
+writes (``RuleState.write``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -18,20 +21,16 @@ from edge.capture.frames import Frame
 
 @dataclass(frozen=True)
 class AnalysedFrame:
-    """A frame with the camera's tracked detections, and every detection the model made.
+    """A frame and every detection the model made in it.
 
-    Rules that follow objects use ``detections`` (tracked ones only); rules that must ignore
-    whatever moves through the frame use ``raw``, because a tracker holds back objects it has
-    not yet confirmed, and at one frame an hour it never confirms a passer-by.
+    A detection the camera's tracker follows has ``tracker_id >= 0`` (and the tracker's box);
+    ``detections.tracked()`` gives those, for rules that follow objects over time. Rules that must
+    ignore whatever moves through the frame use all of them, because a tracker holds back objects it
+    has not yet confirmed, and at one frame an hour it never confirms a passer-by.
     """
 
     frame: Frame
     detections: Detections
-    raw: Detections | None = None
-
-    @property
-    def everything(self) -> Detections:
-        return self.raw if self.raw is not None else self.detections
 
 
 @dataclass(frozen=True)
@@ -62,14 +61,34 @@ class Finding:
     """Write a clip around this moment (pre- and post-roll from the evidence settings)."""
 
 
+class RuleState(Protocol):
+    """What a rule must remember across restarts (the building rule's approved reference). The rule
+    only returns it; the pipeline writes it into the rule's folder for its zone (``RuleContext.zone_dir``),
+    where the rule reads it back when it is built."""
+
+    def write(self, folder: Path) -> None:
+        """Write into ``folder`` (made if missing) so that a crash never leaves half of it."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one look at a frame decided: episodes that started, changed or ended, and state to keep."""
+
+    findings: list[Finding] = field(default_factory=list)
+    persist: RuleState | None = None
+
+
 class Rule(Protocol):
-    """Every rule module has a config model and one class of this shape."""
+    """The one shape of every rule. A rule module holds a config model and one class of this shape,
+    built as ``TheRule(zone, config, context)``; its row in ``edge/rules/registry.py`` gives its key (the
+    name under a zone's ``rules``) and mypy checks the constructor there."""
 
     type: ClassVar[EventType]
+    """The event type its findings report."""
     zone_id: str
 
-    def update(self, analysed: AnalysedFrame) -> list[Finding]:
-        """Look at one analysed frame; return what started, changed or ended."""
+    def update(self, analysed: AnalysedFrame) -> Verdict:
+        """Look at one analysed frame; return what started, changed or ended, and state to keep."""
 
     def close(self, ts: float) -> list[Finding]:
         """The input ended at ``ts``: end every open episode."""

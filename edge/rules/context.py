@@ -1,5 +1,5 @@
-"""What a rule may need besides its zone and its config: whose camera it watches, and where it may
-keep state that must survive a restart (the building rule's approved reference images)."""
+"""What a rule may need besides its zone and its config: whose camera it watches, and the folder where
+its state survives a restart (the building rule's approved reference images)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from pathlib import Path
 @dataclass(frozen=True)
 class RuleContext:
     camera_id: str
-    state_dir: Path | None = None
-    """Folder for persistent rule state; None keeps it in memory only (tests, one-off runs)."""
-
-    def zone_dir(self, rule: str, zone_id: str) -> Path | None:
-        """Where one rule keeps the state of one zone: ``state_dir/rule/camera/zone``."""
-        return self.state_dir / rule / self.camera_id / zone_id if self.state_dir else None
+    folder: Path | None = None
+    """This rule's folder for this zone (``state_dir/key/camera/zone``): the rule reads its state from it
+    when built; the pipeline writes there what the rule returns to persist. None: memory only."""

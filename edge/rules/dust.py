@@ -17,14 +17,14 @@ from typing import ClassVar
 
 import numpy as np
 import structlog
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from contract.event import EventType, Phase
 from edge.analysis.haze import HazeMaps, HazeMeasures, HazeScore, score
-from edge.analysis.zones import Zone
+from edge.analysis.zones import Polygon, Zone
 from edge.capture.frames import Frame
 from edge.configbase import StrictModel
-from edge.rules.base import AnalysedFrame, Finding, Snapshot
+from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict
 from edge.rules.context import RuleContext
 
 log = structlog.get_logger(__name__)
@@ -64,7 +64,7 @@ class DustConfig(StrictModel):
         le=1,
         description="No event while the reference area scores this fraction of the zone or more: weather.",
     )
-    reference_polygon: list[tuple[float, float]] | None = Field(
+    reference_polygon: Polygon | None = Field(
         default=None,
         description="Area that tells weather from dust, [x, y] in 0..1 of the frame; null: the rest of it.",
     )
@@ -74,20 +74,6 @@ class DustConfig(StrictModel):
         le=255,
         description="Mean luma (0..255) of the view below which the rule is suspended.",
     )
-
-    @field_validator("reference_polygon")
-    @classmethod
-    def _polygon_shape(cls, polygon: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
-        if polygon is None:
-            return None
-        if len(polygon) < 3:
-            raise ValueError("a polygon needs at least 3 points")
-        for i, (x, y) in enumerate(polygon):
-            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                raise ValueError(
-                    f"point {i} [{x}, {y}] is outside 0..1 (coordinates are fractions of the frame)"
-                )
-        return polygon
 
 
 @dataclass(frozen=True)
@@ -124,18 +110,18 @@ class Dust:
         self._episode: _Episode | None = None
         self._condition = "warming up"
 
-    def update(self, analysed: AnalysedFrame) -> list[Finding]:
+    def update(self, analysed: AnalysedFrame) -> Verdict:
         frame = analysed.frame
         maps = HazeMaps.of(frame.image)
         if float(maps.luma.mean()) < self._config.min_luminance:
             self._note("suspended: low light", luminance=round(float(maps.luma.mean()), 1))
             self._last_ts, self._smoothed = None, None  # neither average reaches across the dark
-            return self._advance(frame, None)
+            return Verdict(self._advance(frame, None))
         zone_mask, reference_mask = self._masks_for(maps.size)
         measures = (maps.measure(zone_mask), maps.measure(reference_mask))
         reading = self._read(measures, frame.ts)
         self._learn(measures, reading, frame.ts)
-        return self._advance(frame, reading)
+        return Verdict(self._advance(frame, reading))
 
     def close(self, ts: float) -> list[Finding]:
         if self._episode is None:

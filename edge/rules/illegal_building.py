@@ -9,11 +9,13 @@ A change over ``min_changed_ratio`` of the zone, at the same place in ``persist_
 consecutive checks, starts an event with the reference and the current image, the changed
 region outlined. It ends when the change is gone for ``persist_checks`` checks, or when an
 operator approves the current view as the new reference (``approve_reference``).
+
+The rule reads its reference from its folder when built; a new one it returns for the pipeline to
+write (``Verdict.persist``), so deciding never waits on the disk.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -25,12 +27,12 @@ import structlog
 from pydantic import Field, model_validator
 
 from contract.event import EventType, Phase
-from edge.analysis.reference import Reference, ReferenceStore
+from edge.analysis.reference import Reference
 from edge.analysis.structure import Change, Crop, compare, persistent_change
 from edge.analysis.zones import Zone
 from edge.capture.frames import Frame
 from edge.configbase import StrictModel
-from edge.rules.base import AnalysedFrame, Finding, Snapshot
+from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict
 from edge.rules.context import RuleContext
 
 log = structlog.get_logger(__name__)
@@ -124,50 +126,51 @@ class IllegalBuilding:
         self._zone = zone
         self._config = config
         self._log = log.bind(camera=context.camera_id, zone=zone.id, rule=self.type.value)
-        self._store = ReferenceStore(context.zone_dir(self.type.value, zone.id), self._log)
-        self._reference = self._store.load()
+        self._reference = Reference.read(context.folder, self._log)
         self._changes: deque[_Check] = deque(maxlen=config.persist_checks)
         self._episode: _Episode | None = None
         self._anchor: float | None = None
         self._done_slot = -1
-        self._lock = threading.Lock()
 
-    def update(self, analysed: AnalysedFrame) -> list[Finding]:
+    def update(self, analysed: AnalysedFrame) -> Verdict:
         frame = analysed.frame
-        with self._lock:
-            findings = self._pending_end(frame)
-            slot = self._due_slot(frame.ts)
-            if slot is None:
-                return findings
-            zone_mask = self._zone.mask(frame.width, frame.height) > 0
-            hidden = self._hidden(analysed) & zone_mask
-            if not self._usable(frame, zone_mask, hidden):
-                return findings
-            self._done_slot = slot
-            if self._reference is None:
-                self._approve(frame, "first check")
-                return findings
-            return findings + self._check(frame, self._reference, zone_mask, hidden)
+        findings = self._pending_end(frame)
+        slot = self._due_slot(frame.ts)
+        if slot is None:
+            return Verdict(findings)
+        zone_mask = self._zone.mask(frame.width, frame.height) > 0
+        hidden = self._hidden(analysed) & zone_mask
+        if not self._usable(frame, zone_mask, hidden):
+            return Verdict(findings)
+        self._done_slot = slot
+        if self._reference is None:
+            return Verdict(findings, persist=self._approve(frame, "first check"))
+        return Verdict(findings + self._check(frame, self._reference, zone_mask, hidden))
 
     def close(self, ts: float) -> list[Finding]:
-        with self._lock:
-            episode, self._episode = self._episode, None
+        episode, self._episode = self._episode, None
         if episode is None:
             return []
         return [self._end(episode, ts, episode.ending or "input ended")]
 
-    def approve_reference(self, frame: Frame, approved_by: str = "operator") -> None:
+    def approve_reference(self, frame: Frame, approved_by: str = "operator") -> Reference:
         """Make ``frame`` the zone's reference (an operator judged the change legitimate); an open
-        episode ends with the next analysed frame. Safe to call from another thread (the RPC handler)."""
-        with self._lock:
-            self._approve(frame, approved_by)
-            if self._episode is not None:
-                self._episode.ending = "reference re-approved"
+        episode ends with the next analysed frame. Returns the reference to persist. From another thread
+        (the RPC handler), call it through the pipeline (``CameraPipeline.apply``), which serialises it
+        with ``update`` and writes what it returns."""
+        if self._episode is not None:
+            self._episode.ending = "reference re-approved"
+        return self._approve(frame, approved_by)
 
-    def _approve(self, frame: Frame, approved_by: str) -> None:
+    def _approve(self, frame: Frame, approved_by: str) -> Reference:
         self._reference = Reference(frame, approved_by)
-        self._store.save(self._reference)
         self._changes.clear()
+        self._log.info(
+            "building reference approved",
+            since=self._reference.since,
+            approved_by=approved_by,
+        )
+        return self._reference
 
     def _due_slot(self, ts: float) -> int | None:
         """The check slot ``ts`` falls in, if that check is still to do and its window is open."""
@@ -187,7 +190,7 @@ class IllegalBuilding:
         """Pixels under people and vehicles (widened boxes): they come and go, buildings do not."""
         frame = analysed.frame
         hidden = np.zeros((frame.height, frame.width), bool)
-        movers = analysed.everything.with_classes(set(self._config.mask_classes))
+        movers = analysed.detections.with_classes(set(self._config.mask_classes))
         margin = self._config.mask_margin
         for x1, y1, x2, y2 in movers.xyxy:
             dx, dy = (x2 - x1) * margin, (y2 - y1) * margin

@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import structlog
 from pydantic import Field
 
 from contract.event import EventType, Phase
 from edge.analysis.appearance import similarity, thumbnail
 from edge.analysis.zones import Zone
 from edge.configbase import StrictModel
-from edge.rules.base import AnalysedFrame, Finding, Snapshot, normalised_box
+from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict, normalised_box
+from edge.rules.context import RuleContext
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_CLASSES = ("car", "truck", "bus", "motorcycle")
 
@@ -117,15 +121,16 @@ class _Sighting:
 class IllegalParking:
     type: ClassVar[EventType] = EventType.illegal_parking
 
-    def __init__(self, zone: Zone, config: IllegalParkingConfig) -> None:
+    def __init__(self, zone: Zone, config: IllegalParkingConfig, context: RuleContext) -> None:
         self.zone_id = zone.id
+        self._log = log.bind(camera=context.camera_id, zone=zone.id, rule=self.type.value)
         self._zone = zone
         self._config = config
         self._classes = set(config.classes)
         self._stays: dict[int, _Stay] = {}
         self._frame_index = 0
 
-    def update(self, analysed: AnalysedFrame) -> list[Finding]:
+    def update(self, analysed: AnalysedFrame) -> Verdict:
         self._frame_index += 1
         sightings = self._sightings(analysed)
         present = {s.track_id for s in sightings}
@@ -135,7 +140,7 @@ class IllegalParking:
             if finding:
                 findings.append(finding)
         findings.extend(self._departures(analysed.frame.ts, present, analysed))
-        return findings
+        return Verdict(findings)
 
     def close(self, ts: float) -> list[Finding]:
         ended = [self._end(stay, stay.last_seen, None) for stay in self._stays.values() if stay.episode]
@@ -144,8 +149,8 @@ class IllegalParking:
 
     def _sightings(self, analysed: AnalysedFrame) -> list[_Sighting]:
         image = analysed.frame.image
-        vehicles = analysed.detections.with_classes(self._classes)
-        vehicles = vehicles[(vehicles.tracker_id >= 0) & (vehicles.confidence >= self._config.min_confidence)]
+        vehicles = analysed.detections.tracked().with_classes(self._classes)
+        vehicles = vehicles[vehicles.confidence >= self._config.min_confidence]
         vehicles = vehicles[
             self._zone.contains(vehicles.anchors(), analysed.frame.width, analysed.frame.height)
         ]
@@ -239,6 +244,7 @@ class IllegalParking:
 
     def _start(self, stay: _Stay, analysed: AnalysedFrame) -> Finding:
         frame = analysed.frame
+        self._log.info("parking started", episode=stay.episode, label=stay.label, track=stay.track_id)
         return Finding(
             phase=Phase.start,
             type=self.type,
@@ -254,6 +260,7 @@ class IllegalParking:
 
     def _end(self, stay: _Stay, left_at: float, snapshot: Snapshot | None) -> Finding:
         width, height = stay.arrival.frame.width, stay.arrival.frame.height
+        self._log.info("parking ended", episode=stay.episode, dwell_s=round(left_at - stay.settled_at, 1))
         return Finding(
             phase=Phase.end,
             type=self.type,

@@ -1,45 +1,71 @@
-"""Rule name -> rule constructor: adding a rule is adding a module and a row to ``RULES``."""
+"""The registry of rules: ``ZoneRules`` lists every rule, one row each, and ``build_rules`` binds them to zones.
+
+A row is ``key: Annotated[TheConfig | None, Builds(TheRule)] = None``: the key a zone's ``rules`` names
+in the configuration, the config model it is validated with, and the class built from it as
+``TheRule(zone, config, context)``. Adding a rule is adding its module and its row here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 from edge.analysis.zones import Zone
-from edge.config import CameraConfig
+from edge.configbase import StrictModel
 from edge.rules.base import Rule
+from edge.rules.bound import BoundRule
 from edge.rules.context import RuleContext
-from edge.rules.dust import Dust
-from edge.rules.illegal_building import IllegalBuilding
-from edge.rules.illegal_parking import IllegalParking
+from edge.rules.dust import Dust, DustConfig
+from edge.rules.illegal_building import IllegalBuilding, IllegalBuildingConfig
+from edge.rules.illegal_parking import IllegalParking, IllegalParkingConfig
+
+if TYPE_CHECKING:
+    from edge.config import CameraConfig
+
+ConfigT_contra = TypeVar("ConfigT_contra", bound=StrictModel, contravariant=True)
 
 
-def _parking(zone: Zone, config: Any, context: RuleContext) -> Rule:
-    return IllegalParking(zone, config)  # keeps no state beyond the process, names no camera in its logs
+class RuleClass(Protocol[ConfigT_contra]):
+    """How every rule is built: from its zone, its config and the context (mypy checks each row)."""
+
+    def __call__(self, zone: Zone, config: ConfigT_contra, context: RuleContext) -> Rule: ...
 
 
-RULES: dict[str, Callable[[Zone, Any, RuleContext], Rule]] = {
-    "illegal_parking": _parking,
-    "dust": Dust,
-    "illegal_building": IllegalBuilding,
-}
-"""Rule name (the key under a zone's ``rules``) -> constructor taking the zone, its config and the context."""
+@dataclass(frozen=True)
+class Builds:
+    """A row's marker: the rule class its config builds."""
+
+    rule: RuleClass[Any]
+
+
+class ZoneRules(StrictModel):
+    """The rules that watch one zone, each with its settings; a rule left out does not run there."""
+
+    illegal_parking: Annotated[IllegalParkingConfig | None, Builds(IllegalParking)] = None
+    dust: Annotated[DustConfig | None, Builds(Dust)] = None
+    illegal_building: Annotated[IllegalBuildingConfig | None, Builds(IllegalBuilding)] = None
 
 
 def zones_of(camera: CameraConfig) -> dict[str, Zone]:
     return {zone.id: Zone.from_points(zone.id, zone.polygon) for zone in camera.zones}
 
 
-def build_rules(camera: CameraConfig, state_dir: Path | None = None) -> list[Rule]:
-    """Every rule bound to every zone of one camera. Rules that must remember something across
-    restarts (the building rule's reference images) keep it under ``state_dir``; None keeps it in memory."""
+def build_rules(camera: CameraConfig, state_dir: Path | None = None) -> list[BoundRule]:
+    """Every rule bound to every zone of one camera, in the rows' order. What a rule must keep across
+    restarts (the building rule's reference images) lives under ``state_dir/key/camera/zone``; None keeps
+    it in memory."""
     zones = zones_of(camera)
-    context = RuleContext(camera.id, state_dir)
-    rules: list[Rule] = []
+    rules: list[BoundRule] = []
     for zone_config in camera.zones:
-        for name, make in RULES.items():
-            rule_config = getattr(zone_config.rules, name)
-            if rule_config is not None:
-                rules.append(make(zones[zone_config.id], rule_config, context))
+        for key, config in zone_config.rules:
+            if config is None:
+                continue
+            folder = state_dir / key / camera.id / zone_config.id if state_dir else None
+            rule = _builds(key).rule(zones[zone_config.id], config, RuleContext(camera.id, folder))
+            rules.append(BoundRule(rule, camera.id, folder))
     return rules
+
+
+def _builds(key: str) -> Builds:
+    return next(m for m in ZoneRules.model_fields[key].metadata if isinstance(m, Builds))

@@ -75,7 +75,7 @@ def play(rule: Dust, look: Look, seconds: int, close: bool = False) -> list[Find
     found: list[Finding] = []
     for t in range(seconds):
         noisy = (look(float(t)) + NOISE[t % len(NOISE)]).clip(0, 255).astype(np.uint8)
-        found += rule.update(AnalysedFrame(Frame(noisy, float(t)), Detections.empty()))
+        found += rule.update(AnalysedFrame(Frame(noisy, float(t)), Detections.empty())).findings
     return found + (rule.close(float(seconds)) if close else [])
 
 

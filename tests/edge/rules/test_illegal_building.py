@@ -18,6 +18,7 @@ from edge.analysis.detections import Detections
 from edge.analysis.zones import Zone
 from edge.capture.frames import Frame
 from edge.rules.base import AnalysedFrame, Finding
+from edge.rules.bound import BoundRule
 from edge.rules.context import RuleContext
 from edge.rules.illegal_building import IllegalBuilding, IllegalBuildingConfig
 
@@ -98,18 +99,31 @@ Week = Callable[[int], Day]
 """Day number -> what the 10:00 frame shows (other hours show the same)."""
 
 
-def play(rule: IllegalBuilding, week: Week, days: int, hours: tuple[int, ...] = (9, 10, 13)) -> list[Finding]:
+Watched = IllegalBuilding | BoundRule
+"""The rule itself, or bound to a folder that keeps its reference as the pipeline does."""
+
+
+def look(rule: Watched, analysed: AnalysedFrame) -> list[Finding]:
+    return rule.update(analysed) if isinstance(rule, BoundRule) else rule.update(analysed).findings
+
+
+def play(rule: Watched, week: Week, days: int, hours: tuple[int, ...] = (9, 10, 13)) -> list[Finding]:
     found: list[Finding] = []
     for day in range(days):
         for hour in hours:
-            found += rule.update(week(day).frame(T0 + day * DAY + hour * 3600.0))
+            found += look(rule, week(day).frame(T0 + day * DAY + hour * 3600.0))
     return found
 
 
-def building(state_dir: Path | None = None, **overrides: object) -> IllegalBuilding:
+def building(folder: Path | None = None, **overrides: object) -> IllegalBuilding:
     return IllegalBuilding(
-        ZONE, IllegalBuildingConfig.model_validate(overrides), RuleContext("cam-1", state_dir)
+        ZONE, IllegalBuildingConfig.model_validate(overrides), RuleContext("cam-1", folder)
     )
+
+
+def kept(folder: Path) -> BoundRule:
+    """A building rule whose reference is kept in ``folder``, written as the pipeline writes it."""
+    return BoundRule(building(folder), "cam-1", folder)
 
 
 def days_of(found: list[Finding]) -> list[tuple[str, float]]:
@@ -185,22 +199,22 @@ def test_reapproval_ends_the_episode_and_becomes_the_new_reference() -> None:
     assert after[0].details["reference_approved_by"] == "operator"
 
 
-def play_from(rule: IllegalBuilding, week: Week, first: int, last: int) -> list[Finding]:
+def play_from(rule: Watched, week: Week, first: int, last: int) -> list[Finding]:
     found: list[Finding] = []
     for day in range(first, last):
-        found += rule.update(week(day).frame(T0 + day * DAY + 10 * 3600.0))
+        found += look(rule, week(day).frame(T0 + day * DAY + 10 * 3600.0))
     return found
 
 
 def test_reference_survives_a_restart(tmp_path: Path) -> None:
     week = shed_from_day_2
-    play(building(tmp_path), week, 3)  # reference on day 0, the shed seen on day 2
     folder = tmp_path / "illegal_building" / "cam-1" / "lot"
+    play(kept(folder), week, 3)  # reference on day 0, the shed seen on day 2
     meta = json.loads((folder / "reference.json").read_text())
     assert meta["ts"] == T0 + 10 * 3600
     assert meta["approved_by"] == "first check"
     assert (folder / "reference.png").exists()
-    restarted = building(tmp_path)
+    restarted = kept(folder)
     found = play_from(restarted, week, 3, 6)  # a new process: days 3, 4, 5
     assert [f.phase for f in found] == [Phase.start]
     assert found[0].snapshots[0].frame.ts == T0 + 10 * 3600  # still the day-0 reference
@@ -220,10 +234,10 @@ def test_a_check_waits_for_a_usable_frame_within_its_window() -> None:
     found: list[Finding] = []
     for day in range(5):
         at, shed = T0 + day * DAY, Day(shed=day >= 1)
-        found += rule.update(AnalysedFrame(lorry.frame(at + 10 * 3600).frame, big))
+        found += look(rule, AnalysedFrame(lorry.frame(at + 10 * 3600).frame, big))
         if day != 2:  # on day 2 nothing usable arrives inside the window: that check is skipped
-            found += rule.update(shed.frame(at + 10.5 * 3600))
-        found += rule.update(shed.frame(at + 13 * 3600))
+            found += look(rule, shed.frame(at + 10.5 * 3600))
+        found += look(rule, shed.frame(at + 13 * 3600))
     assert [(f.phase, f.started_at, f.observed_at) for f in found] == [
         (Phase.start, T0 + 1 * DAY + 10.5 * 3600, T0 + 4 * DAY + 10.5 * 3600)
     ]

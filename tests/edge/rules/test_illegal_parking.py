@@ -14,6 +14,7 @@ from edge.analysis.detections import Detections
 from edge.analysis.zones import Zone
 from edge.capture.frames import Frame
 from edge.rules.base import AnalysedFrame, Finding
+from edge.rules.context import RuleContext
 from edge.rules.illegal_parking import IllegalParking, IllegalParkingConfig
 
 W, H = 640, 360
@@ -69,7 +70,7 @@ def play(
 ) -> list[Finding]:
     found: list[Finding] = []
     for ts, objs in timeline:
-        found += rule.update(frame(ts, *objs))
+        found += rule.update(frame(ts, *objs)).findings
     if close_at is not None:
         found += rule.close(close_at)
     return found
@@ -91,7 +92,9 @@ def stay(
 
 def parking(**overrides: object) -> IllegalParking:
     return IllegalParking(
-        ZONE, IllegalParkingConfig.model_validate({"dwell_s": 10, "grace_s": 3, **overrides})
+        ZONE,
+        IllegalParkingConfig.model_validate({"dwell_s": 10, "grace_s": 3, **overrides}),
+        RuleContext("cam-1"),
     )
 
 
