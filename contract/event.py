@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -224,7 +224,7 @@ class Event(BaseModel):
     observed_at: datetime
     ended_at: datetime | None = None
     confidence: float = Field(ge=0.0, le=1.0)
-    details: Annotated[EventDetails, Field(default_factory=dict, validate_default=True)]
+    details: EventDetails = Field(default_factory=dict, validate_default=True)
     media: list[MediaRef] = Field(default_factory=list, max_length=32)
 
     _check_started = field_validator("started_at", "observed_at")(_utc)

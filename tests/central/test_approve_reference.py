@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contract.event import Event, EventType, Phase
+from contract.event import DETAILS, Event, EventType, Phase
 from contract.topics import Topics
 from tests.support.paths import HIGHWAY
 from tests.support.rtsp import RtspServer
@@ -55,7 +55,7 @@ def open_ticket(central: CentralProcess, kind: EventType, zone: str) -> int:
         started_at=now,
         observed_at=now,
         confidence=0.9,
-        details={"episode_id": str(uuid.uuid4()), "district": "chongchuan"},
+        details=DETAILS[kind].model_validate({"episode_id": str(uuid.uuid4()), "district": "chongchuan"}),
     )
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", 1883)

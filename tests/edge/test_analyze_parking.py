@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import pytest
 
-from contract.event import Event
+from contract.event import Event, IllegalParkingDetails
 from edge.commands.cli import main
 from tests.edge.conftest import EdgeConfigFactory
 from tests.support.paths import HIGHWAY
@@ -67,9 +67,12 @@ def test_van_that_stays_gives_one_start_one_end_with_true_dwell(
     events = run_analyze(config, scene, tmp_path)
     assert [e.phase.value for e in events] == ["start", "end"]
     start, end = events
-    assert start.details["episode_id"] == end.details["episode_id"]
-    assert start.details["label"] in {"car", "truck"}
-    assert abs(end.details["dwell_s"] - stay_s) <= 1.0, end.details
+    assert isinstance(start.details, IllegalParkingDetails)
+    assert isinstance(end.details, IllegalParkingDetails)
+    assert start.details.episode_id == end.details.episode_id
+    assert start.details.label in {"car", "truck"}
+    assert end.details.dwell_s is not None
+    assert abs(end.details.dwell_s - stay_s) <= 1.0, end.details
     assert abs((start.started_at - START).total_seconds() - 4.0) <= 1.0  # settled 4 s into the recording
     media = tmp_path / "media"
     kinds = sorted(m.kind.value + ":" + (m.label or "") for m in start.media)

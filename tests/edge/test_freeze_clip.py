@@ -84,7 +84,7 @@ def test_events_waiting_for_their_post_roll_at_a_freeze_keep_their_clip(
 
     episode = waiting[0]["episode"]
     edge.wait(
-        lambda: any(e.details["episode_id"] == episode for e in subscriber.events),
+        lambda: any(e.details.episode_id == episode for e in subscriber.events),
         30,
         "the event that waited through the freeze",
     )
@@ -93,7 +93,7 @@ def test_events_waiting_for_their_post_roll_at_a_freeze_keep_their_clip(
     assert frozen, "no event was waiting for its post-roll at the freeze"
     for event in frozen:
         clips = [m for m in event.media if m.kind is MediaKind.clip]
-        assert clips, f"event {event.event_id} left without its clip: {event.details.get('missing_media')}"
+        assert clips, f"event {event.event_id} left without its clip: {event.details.missing_media}"
         with av.open(str(media / f"{clips[0].sha256}.mp4")) as clip:
             assert clip.duration is not None
             assert clip.duration / av.time_base >= PRE_S - 0.5

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from contract.event import Event, EventType, MediaKind, Phase, new_event_id
+from contract.event import Event, EventType, IllegalParkingDetails, MediaKind, Phase, new_event_id
 from contract.status import StorageState
 from edge.analysis.detector import Detector
 from edge.capture.frames import Frame
@@ -69,7 +69,7 @@ def event(note_bytes: int = 2_000) -> Event:
         started_at=now,
         observed_at=now,
         confidence=0.9,
-        details={"note": secrets.token_hex(note_bytes // 2)},
+        details=IllegalParkingDetails.model_validate({"note": secrets.token_hex(note_bytes // 2)}),
     )
 
 
@@ -303,15 +303,15 @@ def test_a_live_edge_on_a_filling_disk_keeps_sending_every_event(
                 return [
                     e
                     for e in subscriber.events[filled_at:]
-                    if e.phase is Phase.start and e.details.get("missing_media")
+                    if e.phase is Phase.start and e.details.missing_media
                 ]
 
             edge.wait(
                 lambda: edge.alive() and len(lacking()) >= 2, 90, "events without evidence on a full disk"
             )
-            missing = lacking()[-1].details["missing_media"]
-            assert {m["kind"] for m in missing} == {"snapshot", "clip"}
-            assert all("space" in m["reason"] for m in missing)
+            missing = lacking()[-1].details.missing_media
+            assert {m.kind for m in missing} == {MediaKind.snapshot, MediaKind.clip}
+            assert all("space" in m.reason for m in missing)
             edge.wait(
                 lambda: (
                     (s := subscriber.status[-1]).storage is not None

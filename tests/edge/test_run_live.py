@@ -21,7 +21,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contract.event import Event
+from contract.event import Event, IllegalParkingDetails
 from contract.status import CameraHealth, CameraState, DeviceStatus
 from tests.support.paths import PARKING_ROW, ROOT
 from tests.support.rtsp import RtspServer
@@ -38,7 +38,9 @@ def distinct_vehicles(events: list[Event]) -> int:
     """Starts at different places: a vehicle counts once however often the loop brings it back."""
     centres: list[tuple[float, float, float]] = []
     for event in events:
-        x1, y1, x2, y2 = event.details["bbox"]
+        assert isinstance(event.details, IllegalParkingDetails)
+        assert event.details.bbox is not None
+        x1, y1, x2, y2 = event.details.bbox
         cx, cy, half = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2
         if all(abs(cx - x) > min(half, h) or abs(cy - y) > min(half, h) for x, y, h in centres):
             centres.append((cx, cy, half))
@@ -133,8 +135,10 @@ def test_parked_cars_become_start_events_with_evidence(live) -> None:  # type: i
         assert event.device_id == "live-box"
         assert event.camera_id == "parking"
         assert event.zone_id == "row"
-        assert event.details["dwell_s"] >= 2.0
-        assert event.details["label"] in {
+        assert isinstance(event.details, IllegalParkingDetails)
+        assert event.details.dwell_s is not None
+        assert event.details.dwell_s >= 2.0
+        assert event.details.label in {
             "car",
             "truck",
             "bus",
