@@ -2,7 +2,8 @@
 
 A row is ``key: Annotated[TheConfig | None, Builds(TheRule)] = None``: the key a zone's ``rules`` names
 in the configuration, the config model it is validated with, and the class built from it as
-``TheRule(zone, config, context)``. Adding a rule is adding its module and its row here.
+``TheRule(zone, config, context)``. Adding a rule is adding its module, and its row (with the
+import of its module) here.
 """
 
 from __future__ import annotations
@@ -68,4 +69,9 @@ def build_rules(camera: CameraConfig, state_dir: Path | None = None) -> list[Bou
 
 
 def _builds(key: str) -> Builds:
-    return next(m for m in ZoneRules.model_fields[key].metadata if isinstance(m, Builds))
+    marker = next((m for m in ZoneRules.model_fields[key].metadata if isinstance(m, Builds)), None)
+    if marker is None:
+        raise TypeError(
+            f"ZoneRules.{key} names no rule class: write it as Annotated[Config | None, Builds(Rule)]"
+        )
+    return marker
