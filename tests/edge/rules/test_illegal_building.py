@@ -220,15 +220,17 @@ def test_reference_survives_a_restart(tmp_path: Path) -> None:
     assert found[0].snapshots[0].frame.ts == T0 + 10 * 3600  # still the day-0 reference
 
 
-def test_a_check_waits_for_a_usable_frame_within_its_window() -> None:
-    """A 10:00 frame mostly hidden by a detected lorry is skipped; 10:30 serves; 13:00 is too late."""
+@pytest.mark.parametrize("tracker_id", [1, -1], ids=["tracked", "untracked"])
+def test_a_check_waits_for_a_usable_frame_within_its_window(tracker_id: int) -> None:
+    """A 10:00 frame mostly hidden by a detected lorry, whether the tracker follows it or not (at one
+    frame an hour it never would), is skipped; 10:30 serves; 13:00 is too late."""
     rule = building(max_hidden_ratio=0.3)
     lorry = Day(car_at=(40, 40))
     big = Detections(
         np.array([[30, 30, 300, 170]], np.float32),
         np.array([0.9], np.float32),
         np.array([2], np.int64),
-        np.array([1], np.int64),
+        np.array([tracker_id], np.int64),
         NAMES,
     )
     found: list[Finding] = []

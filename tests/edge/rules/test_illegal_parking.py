@@ -129,6 +129,7 @@ def test_vehicle_that_stays_past_dwell_starts_then_ends_after_grace() -> None:
         ("outside the zone (anchor above the kerb line)", stay(1, 300, 150, 0, 30), []),
         ("a person is not a vehicle", stay(1, 300, 300, 0, 30, cls=0), []),
         ("low confidence ignored", stay(1, 300, 300, 0, 30, conf=0.1), []),
+        ("a vehicle the tracker does not follow is not counted", stay(-1, 300, 300, 0, 30, look=1), []),
         ("moving through the zone", [(t, [Obj(1, 20 + 25 * t, 300)]) for t in range(25)], []),
         (
             "jitter within tolerance still counts",
