@@ -100,3 +100,10 @@ def test_a_module_and_one_registry_row_add_a_rule(tmp_path: Path) -> None:
         ["BrightDust", "end", 4.0, {"threshold": 200.0, "duration_s": 2.0}],
     ]
     assert answer["refused"] == ["cameras", 0, "zones", 0, "rules", "bright_dust", "frame"]
+
+
+def test_the_docs_show_the_toy_rule_and_its_row_as_tested() -> None:
+    readme = (ROOT / "edge" / "rules" / "README.md").read_text(encoding="utf-8")
+    assert Path(__file__).with_name("toy_rule.py").read_text(encoding="utf-8") in readme
+    assert IMPORT in readme
+    assert ROW in readme
