@@ -70,16 +70,18 @@ def test_a_sigterm_right_after_sigcont_always_wakes_the_waiting_main_thread() ->
     """Busy threads and a main thread in ``Event.wait()``: the case that hung 6 times in 10."""
     outcomes: list[tuple[int | None, list[bytes]]] = []
     for _ in range(20):
-        process = subprocess.Popen([sys.executable, "-c", BUSY_PROGRAM], cwd=ROOT, stdout=subprocess.PIPE)
-        assert process.stdout is not None
-        assert process.stdout.readline() == b"ready\n"
-        freeze_then_terminate(process)
-        try:
-            outcomes.append((process.wait(timeout=10), process.stdout.read().splitlines()[-1:]))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            outcomes.append((None, [b"hung"]))
+        with subprocess.Popen(
+            [sys.executable, "-c", BUSY_PROGRAM], cwd=ROOT, stdout=subprocess.PIPE
+        ) as process:
+            assert process.stdout is not None
+            assert process.stdout.readline() == b"ready\n"
+            freeze_then_terminate(process)
+            try:
+                outcomes.append((process.wait(timeout=10), process.stdout.read().splitlines()[-1:]))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                outcomes.append((None, [b"hung"]))
     assert outcomes == [(0, [b"stopped"])] * 20
 
 

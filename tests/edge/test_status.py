@@ -123,22 +123,24 @@ sys.stdin.read()  # until killed
 
 def test_a_killed_agent_is_marked_offline_by_its_last_will(tmp_path: Path, broker: Broker) -> None:
     root = Path(__file__).resolve().parents[2]
-    agent = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _AGENT, broker.url, str(tmp_path / "outbox.db")],
         cwd=root,
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
-    )
-    status = watch(broker, "dev-k")
-    try:
-        assert status.wait_for(lambda got: any(b'"online"' in m.payload for m in got), timeout=15)
-        agent.send_signal(signal.SIGKILL)
-        agent.wait()
+    ) as agent:
+        status = watch(broker, "dev-k")
+        try:
+            assert status.wait_for(lambda got: any(b'"online"' in m.payload for m in got), timeout=15)
+            agent.send_signal(signal.SIGKILL)
+            agent.wait()
 
-        assert status.wait_for(lambda got: json.loads(got[-1].payload) == {"state": "offline"}, timeout=15)
-    finally:
-        agent.kill()
-        status.close()
+            assert status.wait_for(
+                lambda got: json.loads(got[-1].payload) == {"state": "offline"}, timeout=15
+            )
+        finally:
+            agent.kill()
+            status.close()
 
 
 def test_the_storage_condition_goes_from_ok_to_low_to_full_as_the_disk_fills(tmp_path: Path) -> None:
