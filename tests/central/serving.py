@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import uvicorn
 import yaml
 
+from central.app import create_app, server_options
+from central.services import Services
 from contract.topics import Topics
 from tests.central.conftest import EXAMPLE
 from tests.central.waiting import wait_until
@@ -87,3 +92,22 @@ def _subscribed(base: str) -> bool:
         return bool(httpx.get(f"{base}/healthz", timeout=2).json()["ingest_subscribed"])
     except httpx.HTTPError:
         return False
+
+
+@contextmanager
+def running(services: Services) -> Iterator[str]:
+    """The app under uvicorn with the options ``serve`` uses, on a free port; yields its base URL."""
+    options = {**server_options(services.config), "port": free_port(), "log_level": "warning"}
+    server = uvicorn.Server(uvicorn.Config(create_app(services), **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise AssertionError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{options['port']}"
+    finally:
+        server.should_exit = True
+        thread.join(15)

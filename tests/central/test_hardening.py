@@ -10,47 +10,23 @@ from __future__ import annotations
 import hashlib
 import select
 import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from central.accounts import create_user
-from central.app import create_app, server_options
 from central.auth import Role
 from central.clock import FrozenClock
 from central.db import migrate
 from central.services import Services, build_services
 from tests.central.conftest import bearer, central_config
-from tests.support.net import free_port
+from tests.central.serving import running
 
 PASSWORD = "correct horse battery"
 FORTY_MIB = 40 * 1024 * 1024
-
-
-@contextmanager
-def running(services: Services) -> Iterator[str]:
-    """The app under uvicorn with the options ``serve`` uses, on a free port; yields its base URL."""
-    options = {**server_options(services.config), "port": free_port(), "log_level": "warning"}
-    server = uvicorn.Server(uvicorn.Config(create_app(services), **options))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{options['port']}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
 
 
 def raw_request(base: str, head: str, body_chunks: Iterator[bytes] | None = None) -> tuple[str, int]:

@@ -28,7 +28,7 @@ from edge.config import CentralConfig as EdgeCentralConfig
 from edge.delivery.uploader import MediaSkipped, Uploader
 from edge.evidence.store import MediaStore as EdgeMediaStore
 from tests.central.conftest import bearer, central_config
-from tests.central.test_hardening import running
+from tests.central.serving import running
 from tests.support.s3 import SECRET_KEY, S3Gateway
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
