@@ -372,7 +372,7 @@ def test_an_answer_from_another_device_than_the_one_asked_is_dropped(prefix: str
     impostor = RawEdge(prefix, "victim-box", twice)
     client = central("mqtt://127.0.0.1:1883", prefix)
     try:
-        assert call(client, SAY, Body(), device="victim-box") == Said(said="victim")
+        assert call(client, SAY, Body(), device="victim-box").said == "victim"
     finally:
         client.stop()
         impostor.close()
