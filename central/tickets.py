@@ -19,9 +19,10 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
-from central.models import AuditEntry, Camera, Event, Ticket
+from central.auth import Principal, Role
+from central.models import Camera, Event, Ticket
 from central.routing import Router
-from central.workflow import OPEN, Status
+from central.workflow import OPEN, open_ticket
 from contract.event import CommonDetails
 from contract.event_types import MergeBy, info
 
@@ -113,7 +114,6 @@ class TicketDesk:
         where = place.camera_name or event.camera_id
         ticket = Ticket(
             type=event.type,
-            status=Status.new.value,
             source="edge",
             department=routed.department if routed else None,
             district=place.district,
@@ -124,26 +124,12 @@ class TicketDesk:
             description=f"{info(event.type).title} at {where}, zone {event.zone_id}",
             lat=place.lat,
             lon=place.lon,
-            opened_at=now,
-            updated_at=now,
             first_seen_at=event.started_at,
             last_seen_at=event.observed_at,
             event_count=0,
         )
-        session.add(ticket)
-        session.flush()
-        session.add(
-            AuditEntry(
-                ticket_id=ticket.id,
-                at=now,
-                actor=f"device:{event.device_id}",
-                role="device",
-                action="open",
-                from_status=None,
-                to_status=Status.new.value,
-                comment=f"opened by event {event.event_id}",
-            )
-        )
+        device = Principal(name=f"device:{event.device_id}", role=Role.device)
+        open_ticket(session, ticket, device, f"opened by event {event.event_id}", now)
         log.info(
             "ticket opened",
             ticket=ticket.id,

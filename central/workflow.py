@@ -2,6 +2,8 @@
 
 Adding a transition is adding a row; ``apply_action`` only looks rows up, checks the role and
 the inputs the row asks for, stamps the times the target state implies, and writes the audit entry.
+Opening is the row from no state: ``open_ticket`` is the one way a ticket comes to be, whether an
+edge event or a hotline request asks for it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from central.auth import Principal, Role
 from central.models import AuditEntry, Ticket
 from central.reviews import Verdict, record_review
 from central.routing import Router
+from central.visibility import can_see
 
 
 class Status(StrEnum):
@@ -32,6 +35,7 @@ class Status(StrEnum):
 
 
 class Action(StrEnum):
+    open = "open"
     dispatch = "dispatch"
     send_back = "send_back"
     accept = "accept"
@@ -54,12 +58,15 @@ WITH_DEPARTMENT = frozenset({Status.dispatched, Status.accepted, Status.in_progr
 
 _STAFF = frozenset({Role.admin, Role.operator})
 _DEPT = frozenset({Role.admin, Role.department})
+_OPENERS = frozenset({Role.admin, Role.operator, Role.device})
+"""Devices open tickets from their events, staff from hotline (Open311) requests."""
 
 
 @dataclass(frozen=True)
 class Transition:
     action: Action
-    source: Status
+    source: Status | None
+    """None for opening: the ticket has no state before it."""
     target: Status
     roles: frozenset[Role]
     needs_comment: bool = False
@@ -68,7 +75,10 @@ class Transition:
     """The review label this action puts on the ticket's evidence (``central.reviews``), if any."""
 
 
+OPENING = Transition(Action.open, None, Status.new, _OPENERS)
+
 TRANSITIONS: tuple[Transition, ...] = (
+    OPENING,
     Transition(Action.dispatch, Status.new, Status.dispatched, _STAFF),
     Transition(Action.dispatch, Status.reopened, Status.dispatched, _STAFF),
     Transition(Action.send_back, Status.dispatched, Status.new, _DEPT, needs_comment=True),
@@ -141,13 +151,6 @@ class ActionRequest:
     department: str | None = None
 
 
-def can_see(principal: Principal, ticket: Ticket) -> bool:
-    """Department staff see only their own department's tickets; admins and operators see all."""
-    if principal.role is Role.department:
-        return ticket.department is not None and ticket.department == principal.department
-    return principal.role in _STAFF
-
-
 def find_transition(principal: Principal, ticket: Ticket, action: Action) -> Transition:
     """The row that allows this action now, or the error that says why there is none."""
     if not can_see(principal, ticket):
@@ -157,7 +160,7 @@ def find_transition(principal: Principal, ticket: Ticket, action: Action) -> Tra
         )
     row = _BY_KEY.get((action, Status(ticket.status)))
     if row is None:
-        allowed = sorted(t.action.value for t in TRANSITIONS if t.source.value == ticket.status)
+        allowed = sorted(t.action.value for t in TRANSITIONS if t.source == ticket.status)
         raise InvalidTransition(
             f"cannot {action.value} a ticket that is {ticket.status}; "
             f"allowed now: {', '.join(allowed) or 'nothing'}"
@@ -192,21 +195,51 @@ def apply_action(
     if row.action is Action.dispatch:
         _dispatch(ctx, ticket, request.department)
     _stamp(ticket, row.target, ctx.now)
+    entry = _audit(ctx.session, ticket.id, row, principal, comment, ctx.now)
+    ticket.status = row.target.value
+    ticket.updated_at = ctx.now
+    if row.review is not None:
+        record_review(ctx.session, ticket.id, row.review, row.action.value, principal, comment, ctx.now)
+    return entry
+
+
+def open_ticket(
+    session: Session, ticket: Ticket, principal: Principal, comment: str, now: datetime
+) -> AuditEntry:
+    """Add ``ticket`` (its type, place and routing filled in) in the table's first state, audited.
+
+    ``principal`` is who asked: a device (``device:<id>``) for an edge event, staff for a hotline request.
+    """
+    if principal.role not in OPENING.roles:
+        roles = ", ".join(sorted(r.value for r in OPENING.roles))
+        raise NotAllowed(f"opening a ticket needs one of the roles {roles}, not {principal.role.value}")
+    ticket.status = OPENING.target.value
+    ticket.opened_at = ticket.updated_at = now
+    session.add(ticket)
+    session.flush()  # the audit entry needs the ticket's id
+    return _audit(session, ticket.id, OPENING, principal, comment, now)
+
+
+def _audit(
+    session: Session,
+    ticket_id: int,
+    row: Transition,
+    principal: Principal,
+    comment: str | None,
+    now: datetime,
+) -> AuditEntry:
+    """The entry that says who moved the ticket along ``row``, and when."""
     entry = AuditEntry(
-        ticket_id=ticket.id,
-        at=ctx.now,
+        ticket_id=ticket_id,
+        at=now,
         actor=principal.name,
         role=principal.role.value,
         action=row.action.value,
-        from_status=ticket.status,
+        from_status=None if row.source is None else row.source.value,
         to_status=row.target.value,
         comment=comment,
     )
-    ticket.status = row.target.value
-    ticket.updated_at = ctx.now
-    ctx.session.add(entry)
-    if row.review is not None:
-        record_review(ctx.session, ticket.id, row.review, row.action.value, principal, comment, ctx.now)
+    session.add(entry)
     return entry
 
 

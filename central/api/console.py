@@ -22,15 +22,16 @@ from starlette.types import Scope
 
 from central.api.deps import Reader, SessionDep, Staff
 from central.api.schemas import MAX_ID
+from central.api.tickets import TicketPath, visible_ticket
 from central.auth import Principal
 from central.models import ReviewLabel, Ticket
 from central.reviews import Cause, ReviewError, labels_of, set_cause
-from central.workflow import TRANSITIONS, Action, Status, can_see
+from central.visibility import can_see
+from central.workflow import TRANSITIONS, Action, Status
 
 router = APIRouter(tags=["console"])
 
 CONSOLE_DIR = FsPath(__file__).resolve().parents[1] / "static" / "console"
-TicketPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket's id.")]
 
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
@@ -86,17 +87,8 @@ def allowed_actions(principal: Principal, ticket: Ticket) -> list[AllowedAction]
             needs_department=t.action is Action.dispatch,
         )
         for t in TRANSITIONS
-        if t.source.value == ticket.status and principal.role in t.roles
+        if t.source == ticket.status and principal.role in t.roles
     ]
-
-
-def _visible(session: SessionDep, ticket_id: int, principal: Principal) -> Ticket:
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id}")
-    if not can_see(principal, ticket):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"ticket {ticket_id} belongs to another department")
-    return ticket
 
 
 @router.get(
@@ -105,7 +97,7 @@ def _visible(session: SessionDep, ticket_id: int, principal: Principal) -> Ticke
     summary="The actions the caller may take on this ticket now",
 )
 def get_allowed_actions(ticket_id: TicketPath, principal: Reader, session: SessionDep) -> AllowedActions:
-    ticket = _visible(session, ticket_id, principal)
+    ticket = visible_ticket(session, ticket_id, principal)
     return AllowedActions(
         ticket_id=ticket.id, status=Status(ticket.status), actions=allowed_actions(principal, ticket)
     )
@@ -117,7 +109,7 @@ def get_allowed_actions(ticket_id: TicketPath, principal: Reader, session: Sessi
     summary="The ticket's review labels, oldest first; the last is its verdict",
 )
 def get_reviews(ticket_id: TicketPath, principal: Reader, session: SessionDep) -> list[ReviewOut]:
-    _visible(session, ticket_id, principal)
+    visible_ticket(session, ticket_id, principal)
     return [ReviewOut.model_validate(label) for label in labels_of(session, ticket_id)]
 
 
@@ -135,7 +127,7 @@ def patch_review(
     session: SessionDep,
 ) -> ReviewOut:
     with session.begin():
-        _visible(session, ticket_id, principal)
+        visible_ticket(session, ticket_id, principal)
         label = session.scalar(
             sa.select(ReviewLabel).where(ReviewLabel.id == review_id, ReviewLabel.ticket_id == ticket_id)
         )

@@ -1,7 +1,7 @@
 """``/api/v1/devices`` and ``/api/v1/cameras``: the registry built from device status messages.
 
 Department staff see only the cameras of the districts their department gets tickets from, and
-only the devices that have such a camera (``Router.districts_of``); admins and operators see all.
+only the devices that have such a camera; admins and operators see all (``central.visibility``).
 A camera id belongs to the first device that reported it; an admin releases it when the camera
 moves to another box, and the next device to report it owns it.
 """
@@ -19,7 +19,7 @@ from central.api.deps import Reader, ServicesDep, SessionDep, require
 from central.api.schemas import CameraOut, DeviceOut
 from central.auth import Principal, Role
 from central.models import Camera, Device
-from central.services import Services
+from central.visibility import visible_cameras
 from contract.ids import ID_PATTERN
 
 log = structlog.get_logger(__name__)
@@ -30,7 +30,7 @@ CameraId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)
 
 @router.get("/devices", response_model=list[DeviceOut], summary="Edge devices with their cameras' health")
 def list_devices(principal: Reader, services: ServicesDep, session: SessionDep) -> list[DeviceOut]:
-    visible = _visible_cameras(principal, services)
+    visible = visible_cameras(principal, services.router)
     if visible is None:
         query = sa.select(Device).options(selectinload(Device.cameras))
     else:
@@ -45,7 +45,7 @@ def list_devices(principal: Reader, services: ServicesDep, session: SessionDep) 
 
 @router.get("/cameras", response_model=list[CameraOut], summary="The cameras devices reported")
 def list_cameras(principal: Reader, services: ServicesDep, session: SessionDep) -> list[CameraOut]:
-    visible = _visible_cameras(principal, services)
+    visible = visible_cameras(principal, services.router)
     query = sa.select(Camera) if visible is None else sa.select(Camera).where(visible)
     cameras = session.scalars(query.order_by(Camera.device_id, Camera.camera_id)).all()
     return [CameraOut.model_validate(c) for c in cameras]
@@ -67,10 +67,3 @@ def release_camera(camera_id: CameraId, principal: Admin, session: SessionDep) -
         "camera released from its device", camera=camera_id, device=camera.device_id, by=principal.name
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-def _visible_cameras(principal: Principal, services: Services) -> sa.ColumnElement[bool] | None:
-    """None for staff (everything); for department staff, the cameras of their department's districts."""
-    if principal.role is not Role.department:
-        return None
-    return services.router.districts_of(principal.department or "").holds(Camera.district)

@@ -48,8 +48,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from central.api.deps import Reader, ServicesDep
-from central.auth import Principal, Role
+from central.auth import Principal
 from central.models import AuditEntry, Ticket
+from central.visibility import ticket_scope
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +86,7 @@ class _Listener:
     )
 
     def offer(self, seq: int, change: TicketChange) -> None:
-        if self.principal.role is Role.department and change.department != self.principal.department:
+        if not ticket_scope(self.principal).admits(change.department):
             return
         try:
             self.queue.put_nowait((seq, change))

@@ -29,6 +29,7 @@ from central.media import HashMismatch, MediaUnavailable
 from central.media_types import TYPES, WrongType, checked
 from central.models import Event, EventMedia, MediaObject, MediaUpload, Ticket
 from central.services import Services
+from central.visibility import TicketScope, ticket_scope
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
@@ -133,7 +134,8 @@ def get_media(
     session: SessionDep,
     range_: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
-    if principal.role is Role.department and not _department_may_see(session, sha256, principal.department):
+    scope = ticket_scope(principal)
+    if not scope.everything and not _evidence_in(session, sha256, scope):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this file is evidence of another department's ticket")
     with _store_reachable():
         size = services.media.size(sha256)
@@ -203,8 +205,8 @@ def _number(digits: str) -> int:
     return HUGE if len(significant) > 19 else int(significant or "0")
 
 
-def _department_may_see(session: SessionDep, sha256: str, department: str | None) -> bool:
-    """Through an event on one of the department's tickets, from a device that uploaded the file."""
+def _evidence_in(session: SessionDep, sha256: str, scope: TicketScope) -> bool:
+    """Through an event on a ticket in ``scope``, from a device that uploaded the file."""
     uploaded = sa.and_(MediaUpload.sha256 == EventMedia.sha256, MediaUpload.device_id == Event.device_id)
     return (
         session.scalar(
@@ -212,7 +214,7 @@ def _department_may_see(session: SessionDep, sha256: str, department: str | None
             .join(Event, EventMedia.event_pk == Event.id)
             .join(Ticket, Event.ticket_id == Ticket.id)
             .join(MediaUpload, uploaded)
-            .where(EventMedia.sha256 == sha256, Ticket.department == department)
+            .where(EventMedia.sha256 == sha256, scope.holds())
             .limit(1)
         )
         is not None

@@ -21,10 +21,12 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from central.api.deps import ServicesDep, SessionDep, resolve_token
 from central.api.schemas import MAX_ID, NoNul
+from central.api.tickets import visible_ticket
 from central.auth import Principal, Role
 from central.models import AuditEntry, Event, EventMedia, Ticket
 from central.services import Services
-from central.workflow import FINISHED, Status
+from central.visibility import visible_tickets
+from central.workflow import FINISHED, Status, open_ticket
 from contract.event_types import CATALOGUE, EventType, info
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -148,8 +150,8 @@ class RequestQuery(BaseModel):
 def requests_list(
     query: Annotated[RequestQuery, Query()], request: Request, services: ServicesDep, session: SessionDep
 ) -> list[ServiceRequest]:
-    _caller(request, services, query.api_key)
-    where: list[sa.ColumnElement[bool]] = []
+    principal = _caller(request, services, query.api_key)
+    where = [visible_tickets(principal)]
     if query.service_request_id:
         where.append(Ticket.id.in_([int(i) for i in query.service_request_id.split(",")]))
     if query.service_code:
@@ -173,10 +175,8 @@ def request_one(
     session: SessionDep,
     api_key: Annotated[str | None, Query(max_length=256)] = None,
 ) -> list[ServiceRequest]:
-    _caller(request, services, api_key)
-    ticket = session.get(Ticket, request_id)
-    if ticket is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service request {request_id}")
+    principal = _caller(request, services, api_key)
+    ticket = visible_ticket(session, request_id, principal, noun="service request")
     return [_as_request(session, services, ticket, str(request.base_url))]
 
 
@@ -251,7 +251,6 @@ def _file(services: Services, principal: Principal, new: NewRequest) -> int:
     with services.sessions.begin() as session:
         ticket = Ticket(
             type=new.service_code.value,
-            status=Status.new.value,
             source="open311",
             department=routed.department if routed else None,
             district=new.district,
@@ -260,26 +259,11 @@ def _file(services: Services, principal: Principal, new: NewRequest) -> int:
             lat=new.lat,
             lon=new.long,
             media_url=new.media_url,
-            opened_at=now,
-            updated_at=now,
             first_seen_at=now,
             last_seen_at=now,
             event_count=0,
         )
-        session.add(ticket)
-        session.flush()
-        session.add(
-            AuditEntry(
-                ticket_id=ticket.id,
-                at=now,
-                actor=principal.name,
-                role=principal.role.value,
-                action="open",
-                from_status=None,
-                to_status=Status.new.value,
-                comment="filed through Open311",
-            )
-        )
+        open_ticket(session, ticket, principal, "filed through Open311", now)
         return ticket.id
 
 

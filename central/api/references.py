@@ -17,11 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from central.api.deps import ServicesDep, Staff
 from central.api.live import ask_edge
 from central.api.schemas import LongText
-from central.api.tickets import TicketPath
+from central.api.tickets import TicketPath, visible_ticket
 from central.auth import Principal
 from central.models import AuditEntry, Ticket
 from central.services import Services
-from central.workflow import can_see
 from contract.event import EventType
 from contract.rpc import APPROVE_REFERENCE, ApproveReference
 
@@ -82,13 +81,7 @@ class _Target(BaseModel):
 
 def _building_ticket(services: Services, ticket_id: int, principal: Principal) -> _Target:
     with services.sessions() as session:
-        ticket = session.get(Ticket, ticket_id)
-        if ticket is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id}")
-        if not can_see(principal, ticket):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"ticket {ticket_id} belongs to another department"
-            )
+        ticket = visible_ticket(session, ticket_id, principal)
         if ticket.type != EventType.illegal_building.value or not (
             ticket.device_id and ticket.camera_id and ticket.zone_id
         ):

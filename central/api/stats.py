@@ -9,8 +9,8 @@ from pydantic import AwareDatetime
 
 from central.api.deps import Reader, ServicesDep, SessionDep, Staff
 from central.api.schemas import DepartmentStats, IngestStats
-from central.auth import Role
 from central.stats import department_figures
+from central.visibility import ticket_scope
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
@@ -23,9 +23,8 @@ def departments(
     since: Annotated[AwareDatetime | None, Query(description="Count tickets opened since")] = None,
 ) -> list[DepartmentStats]:
     names = {d.id: d.name for d in services.config.departments}
-    wanted = (
-        [principal.department] if principal.role is Role.department and principal.department else list(names)
-    )
+    seen = ticket_scope(principal).departments
+    wanted = list(names) if seen is None else sorted(seen)
     figures = department_figures(session, wanted, services.clock.now(), since)
     return [DepartmentStats(name=names.get(f.department, f.department), **f.__dict__) for f in figures]
 

@@ -1,27 +1,33 @@
-"""``/api/v1/tickets``: the queue, one ticket with its evidence and history, and actions on it."""
+"""``/api/v1/tickets``: the queue, one ticket with its evidence and history, and actions on it.
+
+``visible_ticket`` is how every route that names one ticket loads it: 404 when there is none, 403
+when the caller may not see it (``central.visibility``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.interfaces import ORMOption
 
 from central.api.deps import Reader, ServicesDep, SessionDep
 from central.api.schemas import MAX_ID, ActionIn, ShortText, TicketDetail, TicketOut, TicketPage
 from central.api.views import ticket_detail, ticket_out
-from central.auth import Principal, Role
+from central.auth import Principal
 from central.models import Event, Ticket
 from central.services import Services
+from central.visibility import can_see, ticket_scope
 from central.workflow import (
     ActionRequest,
     Status,
     WorkflowContext,
     WorkflowError,
     apply_action,
-    can_see,
     overdue_clause,
 )
 from contract.event import EventType
@@ -29,6 +35,8 @@ from contract.event import EventType
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
 TicketPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket's id.")]
+EVIDENCE = (selectinload(Ticket.events).selectinload(Event.media), selectinload(Ticket.history))
+"""Loader options for a ticket shown with its events, their media and its history."""
 
 
 class TicketQuery(BaseModel):
@@ -47,19 +55,17 @@ class TicketQuery(BaseModel):
 
 
 def _conditions(query: TicketQuery, principal: Principal, services: Services) -> list[sa.ColumnElement[bool]]:
-    department = query.department
-    if principal.role is Role.department:
-        if department is not None and department != principal.department:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "department staff see only their own department")
-        department = principal.department
+    scope = ticket_scope(principal)
+    if query.department is not None and not scope.admits(query.department):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "department staff see only their own department")
     now = services.clock.now()
-    conditions: list[sa.ColumnElement[bool]] = []
+    conditions: list[sa.ColumnElement[bool]] = [scope.holds()]
     if query.status is not None:
         conditions.append(Ticket.status == query.status.value)
     if query.type is not None:
         conditions.append(Ticket.type == query.type.value)
-    if department is not None:
-        conditions.append(Ticket.department == department)
+    if query.department is not None:
+        conditions.append(Ticket.department == query.department)
     if query.camera is not None:
         conditions.append(Ticket.camera_id == query.camera)
     if query.district is not None:
@@ -92,13 +98,22 @@ def list_tickets(
     )
 
 
-def _visible(session: SessionDep, ticket_id: int, principal: Principal, for_update: bool = False) -> Ticket:
-    evidence = [selectinload(Ticket.events).selectinload(Event.media), selectinload(Ticket.history)]
-    ticket = session.get(
-        Ticket, ticket_id, with_for_update=for_update, options=[] if for_update else evidence
-    )
+def visible_ticket(
+    session: Session,
+    ticket_id: int,
+    principal: Principal,
+    *,
+    for_update: bool = False,
+    options: Sequence[ORMOption] = (),
+    noun: str = "ticket",
+) -> Ticket:
+    """The ticket, or the HTTP error that says there is none (404) or that it is not the caller's (403).
+
+    ``noun`` names the ticket in the 404 as its API calls it (Open311: "service request").
+    """
+    ticket = session.get(Ticket, ticket_id, with_for_update=for_update, options=options)
     if ticket is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {noun} {ticket_id}")
     if not can_see(principal, ticket):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"ticket {ticket_id} belongs to another department")
     return ticket
@@ -110,7 +125,7 @@ def _visible(session: SessionDep, ticket_id: int, principal: Principal, for_upda
 def get_ticket(
     ticket_id: TicketPath, principal: Reader, services: ServicesDep, session: SessionDep
 ) -> TicketDetail:
-    ticket = _visible(session, ticket_id, principal)
+    ticket = visible_ticket(session, ticket_id, principal, options=EVIDENCE)
     return ticket_detail(ticket, services.clock.now(), services.media)
 
 
@@ -129,7 +144,7 @@ def act_on_ticket(
 ) -> TicketOut:
     now = services.clock.now()
     with session.begin():
-        ticket = _visible(session, ticket_id, principal, for_update=True)
+        ticket = visible_ticket(session, ticket_id, principal, for_update=True)
         context = WorkflowContext(
             session=session, router=services.router, now=now, departments=services.departments
         )
