@@ -1,9 +1,14 @@
 """The reader of one camera: PyAV in, sampled BGR frames out, every encoded packet into the ring.
 
-Parking, dust and building change slowly, so the reader decodes every packet (H.264 needs its
-references) but converts to an image only the frames analysis samples (``analysis_fps``), or
-decodes keyframes only. Measured on highway.mp4 (640x360, 30 fps): converting every frame adds
-about 60 % to the cost of decoding them all; decoding keyframes only costs about an eighth.
+Parking, dust and building change slowly, so by default (``keyframes_only``) the reader decodes
+keyframes only: every packet goes into the ring, but only keyframes reach the decoder, at most
+``analysis_fps`` of them a second. A camera whose keyframes come further apart than ``max_gap_s``
+(the gap its rules can bear) also has the frame due ``max_gap_s`` after the last one analysed
+decoded, with the packets since the keyframe that it refers to; so a short GOP costs one decode per
+GOP and a long one no more than decoding that GOP up to the frames needed. With ``keyframes_only``
+off, every packet is decoded (H.264 needs its references) and ``analysis_fps`` frames a second are
+converted. Measured on a 1080p25 clip with a keyframe every 2 s: decoding every frame is most of
+the cost of analysis at one frame a second; keyframes only cost about a twelfth of it.
 
 Live cameras (``live=True``) are read by a worker thread that never waits for analysis: it keeps
 draining the socket, so packet timestamps are true arrival times, the ring's pre-roll is complete
@@ -25,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 import av
@@ -93,6 +99,77 @@ class _Sampler:
         return True
 
 
+@dataclass
+class ReaderStats:
+    """What one reader did, for benchmarks and sizing: every packet is read, fewer are decoded."""
+
+    packets: int = 0
+    decoded: int = 0
+    yielded: int = 0
+
+
+class _EveryFrame:
+    """``keyframes_only`` off: every packet is decoded; frames are sampled at ``analysis_fps``."""
+
+    thread_type = "AUTO"
+
+    def __init__(self, fps: float) -> None:
+        self._sampler = _Sampler(fps)
+
+    def to_decode(self, packet: av.Packet[VideoStream]) -> list[av.Packet[VideoStream]]:
+        return [packet]
+
+    def wanted(self, ts: float) -> bool:
+        return self._sampler.take(ts)
+
+
+class _Keyframes:
+    """Keyframes, at most ``fps`` a second; between them, the frame due ``max_gap_s`` after the last one
+    taken, decoded from the keyframe on (its references).
+
+    The decoder gets only the packets chosen here, so it must not hold frames back: slice threads, not
+    frame threads, which would delay each keyframe until the next ones are decoded (seconds, at one a GOP).
+    """
+
+    thread_type = "SLICE"
+
+    def __init__(self, fps: float, max_gap_s: float) -> None:
+        self._period = 1.0 / fps
+        self._gap = max_gap_s
+        self._last: float | None = None
+        self._backlog: list[av.Packet[VideoStream]] = []  # the GOP's packets not yet decoded, keyframe first
+        self._in_gop = False  # a keyframe has come: the packets after it can be decoded
+        self._chosen: set[float] = set()
+
+    def to_decode(self, packet: av.Packet[VideoStream]) -> list[av.Packet[VideoStream]]:
+        """The packets to decode now: none, or the backlog up to a packet whose frame is due."""
+        if not packet.size:
+            return [packet]  # the end: flush the decoder
+        ts = packet.opaque
+        if not isinstance(ts, float):
+            return []  # never: _decode stamps every packet with data
+        if packet.is_keyframe:
+            self._backlog, self._in_gop = [packet], True
+            due = self._last is None or ts - self._last + _SLACK_S >= self._period
+        elif self._in_gop:
+            self._backlog.append(packet)
+            due = self._last is not None and ts - self._last + _SLACK_S >= self._gap
+        else:
+            return []  # joined mid-GOP: nothing decodes before the first keyframe
+        if not due:
+            return []
+        self._last = ts
+        self._chosen.add(ts)
+        backlog, self._backlog = self._backlog, []
+        return backlog
+
+    def wanted(self, ts: float) -> bool:
+        """Frames leave the decoder in time order: a chosen time before ``ts`` lost its frame to damage."""
+        taken = ts in self._chosen
+        self._chosen = {chosen for chosen in self._chosen if chosen > ts}
+        return taken
+
+
 class _Backoff:
     """Delays between reconnects: tenacity's exponential back-off with jitter, reset by a good stream."""
 
@@ -158,6 +235,7 @@ class Reader:
         self._ring = ring
         self._start_ts = start_ts
         self._log = log.bind(camera=camera_id)
+        self.stats = ReaderStats()
 
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
         """Sampled frames until ``stop`` is set, or (recordings) the end; the camera is then ``stopped``."""
@@ -276,10 +354,16 @@ class Reader:
         halt: threading.Event,
         clock: Callable[[av.Packet[VideoStream]], float],
     ) -> Iterator[Frame]:
-        """Every packet: stamped, into the ring, decoded; sampled frames only: converted and yielded."""
+        """Every packet: stamped, into the ring; the chosen ones decoded; the wanted frames converted and yielded."""
         stream = container.streams.video[0]
-        self._prepare(stream)
-        sampler = _Sampler(self._fps)
+        # A ReaderConfig outside a camera has no rules to derive its gap from: the analysis period then.
+        gap = self._settings.max_gap_s or 1.0 / self._fps
+        choice = _Keyframes(self._fps, gap) if self._settings.keyframes_only else _EveryFrame(self._fps)
+        context = stream.codec_context
+        context.thread_type = choice.thread_type
+        context.copy_opaque = (
+            True  # each frame keeps its own packet's timestamp through reordering and threads
+        )
         for packet in container.demux(stream):
             if halt.is_set():
                 return
@@ -288,21 +372,16 @@ class Reader:
                 if self._ring is not None:
                     self._ring.push(packet, packet.opaque)
                 self._health.frame_received(time.time())
-            for decoded in self._decoded(stream, packet):
-                ts = decoded.opaque
-                if isinstance(ts, float) and (self._settings.keyframes_only or sampler.take(ts)):
-                    yield Frame(
-                        image=decoded.to_ndarray(format="bgr24"), ts=ts, keyframe=bool(decoded.key_frame)
-                    )
-
-    def _prepare(self, stream: VideoStream) -> None:
-        context = stream.codec_context
-        context.thread_type = "AUTO"
-        context.copy_opaque = (
-            True  # each frame keeps its own packet's timestamp through reordering and threads
-        )
-        if self._settings.keyframes_only:
-            context.skip_frame = "NONKEY"
+                self.stats.packets += 1
+            for chosen in choice.to_decode(packet):
+                for decoded in self._decoded(stream, chosen):
+                    self.stats.decoded += 1
+                    ts = decoded.opaque
+                    if isinstance(ts, float) and choice.wanted(ts):
+                        self.stats.yielded += 1
+                        yield Frame(
+                            image=decoded.to_ndarray(format="bgr24"), ts=ts, keyframe=bool(decoded.key_frame)
+                        )
 
     def _decoded(self, stream: VideoStream, packet: av.Packet[VideoStream]) -> list[av.VideoFrame]:
         """A damaged packet costs its frames, not the connection."""

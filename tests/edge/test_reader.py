@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from contract.status import CameraState
 from edge.capture.frames import Frame
 from edge.capture.reader import Reader, ReaderError, mask_credentials
-from edge.config import ReaderConfig
+from edge.config import CameraConfig, ReaderConfig
 from edge.delivery.health import CameraHealthTracker
 from tests.support import paths
 from tests.support.rtsp import RtspServer
@@ -78,9 +78,12 @@ def stop() -> Iterator[threading.Event]:
     watchdog.cancel()
 
 
+EVERY_FRAME = ReaderConfig(keyframes_only=False)
+
+
 @pytest.mark.parametrize("fps", [1.0, 2.5])
 def test_recording_is_sampled_at_analysis_fps_in_media_time(shared_media: Path, fps: float) -> None:
-    frames = read_all(paths.HIGHWAY, fps, start_ts=1000.0)
+    frames = read_all(paths.HIGHWAY, fps, settings=EVERY_FRAME, start_ts=1000.0)
 
     assert len(frames) == pytest.approx(HIGHWAY_S * fps, abs=1)
     stamps = [f.ts for f in frames]
@@ -103,15 +106,55 @@ def test_recording_time_starts_at_its_creation_time_or_zero(shared_media: Path, 
             output.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
         output.mux(stream.encode(None))
     # Also a float trap: 0.2 + 0.2 + 0.2 > 0.6, and the frame at 0.6 s must still be taken.
-    assert [f.ts for f in read_all(untimed, fps=5, start_ts=None)] == [0.0, 0.2, 0.4, 0.6, 0.8]
+    assert [f.ts for f in read_all(untimed, fps=5, settings=EVERY_FRAME, start_ts=None)] == [
+        0.0,
+        0.2,
+        0.4,
+        0.6,
+        0.8,
+    ]
+
+
+HIGHWAY_KEYFRAMES = [0.0, 4.267, 8.533, 12.8, 17.067, 21.333, 25.6, 29.867]
 
 
 def test_keyframes_only_yields_each_keyframe_and_nothing_else(shared_media: Path) -> None:
-    frames = read_all(paths.HIGHWAY, fps=0.1, settings=ReaderConfig(keyframes_only=True))  # fps is moot
+    reader = Reader(
+        "cam-test",
+        str(paths.HIGHWAY),
+        ReaderConfig(keyframes_only=True, max_gap_s=60),  # longer than the clip: never filled
+        analysis_fps=1,
+        live=False,
+        health=CameraHealthTracker("cam-test"),
+        start_ts=0.0,
+    )
+    frames = list(reader.frames(threading.Event()))
 
-    assert len(frames) == 8
     assert all(f.keyframe for f in frames)
-    assert [round(f.ts, 3) for f in frames] == [0.0, 4.267, 8.533, 12.8, 17.067, 21.333, 25.6, 29.867]
+    assert [round(f.ts, 3) for f in frames] == HIGHWAY_KEYFRAMES
+    assert reader.stats.decoded == 8, "only keyframes reach the decoder"
+    assert reader.stats.packets == len(pts_seconds(paths.HIGHWAY)), "every packet is read (for the ring)"
+
+
+def test_keyframes_closer_than_the_analysis_period_are_not_decoded(shared_media: Path) -> None:
+    frames = read_all(paths.HIGHWAY, fps=1 / 6, settings=ReaderConfig(keyframes_only=True, max_gap_s=60))
+
+    assert [round(f.ts, 3) for f in frames] == HIGHWAY_KEYFRAMES[::2]
+
+
+def test_a_gop_longer_than_max_gap_s_is_filled_with_the_frame_due(shared_media: Path) -> None:
+    """highway.mp4 has a keyframe every 4.27 s; 2 s is all this camera's rules can bear."""
+    frames = read_all(paths.HIGHWAY, fps=1, settings=ReaderConfig(keyframes_only=True, max_gap_s=2.0))
+
+    stamps = [f.ts for f in frames]
+    assert stamps[0] == 0.0
+    assert all(1.0 <= b - a <= 2.0 + 1e-6 for a, b in itertools.pairwise(stamps)), stamps
+    assert HIGHWAY_S - stamps[-1] < 2.0
+    assert any(not f.keyframe for f in frames)
+    # A frame between keyframes is decoded whole, from the references since its keyframe.
+    every = {round(f.ts, 3): f.image for f in read_all(paths.HIGHWAY, fps=30, settings=EVERY_FRAME)}
+    for frame in frames:
+        assert np.array_equal(frame.image, every[round(frame.ts, 3)]), f"frame at {frame.ts} differs"
 
 
 @pytest.mark.parametrize(
@@ -273,3 +316,23 @@ def _answer_garbage(listener: socket.socket, stop: threading.Event) -> None:
             continue
         with connection:
             connection.sendall(bytes(range(256)) * 8)
+
+
+@pytest.mark.parametrize(
+    ("fps", "rules", "gap"),
+    [
+        (1.0, {"illegal_parking": {}, "dust": {}, "illegal_building": {}}, 3.0),  # dust's 30 s
+        (1.0, {"illegal_parking": {}}, 10.0),  # 300 s dwell: capped at MAX_GAP_S
+        (5.0, {"illegal_parking": {"dwell_s": 4}}, 0.4),
+        (2.0, {"illegal_parking": {"dwell_s": 3}}, 0.5),  # never below 1/analysis_fps
+    ],
+)
+def test_max_gap_s_left_null_is_what_the_cameras_rules_need(
+    fps: float, rules: dict[str, dict[str, float]], gap: float
+) -> None:
+    zone = {"id": "z", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": rules}
+    camera = CameraConfig.model_validate(
+        {"id": "cam", "source": "x.mp4", "analysis_fps": fps, "zones": [zone]}
+    )
+
+    assert camera.reader.max_gap_s == pytest.approx(gap)
