@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level, json=args.log_json)
     try:
-        if args.handler is _eval:  # the labels file names its own configuration
+        # The labels file names its own configuration; bench's is optional.
+        if args.handler in (_eval, _bench):
             return int(args.handler(args))
         config = load_config(args.config)
     except ConfigError as err:
@@ -101,6 +102,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(handler=_eval)
+
+    bench = commands.add_parser(
+        "bench", help="what a camera costs this box, and how many such cameras it carries"
+    )
+    bench.add_argument("--source", required=True, metavar="CLIP")
+    bench.add_argument(
+        "--config", type=Path, metavar="FILE", help="default: parking, dust and building over the lower half"
+    )
+    bench.add_argument("--camera", metavar="ID", help="the configured camera to copy (default: the first)")
+    bench.add_argument("--model", metavar="PATH", help="instead of the configuration's model.path")
+    bench.add_argument("--cameras", type=int, default=1, metavar="N", help="copies analysing at once")
+    bench.add_argument(
+        "--baseline", action="store_true", help="also Ultralytics' every-frame model.track loop"
+    )
+    bench.add_argument("--json", type=Path, required=True, metavar="OUT")
+    bench.add_argument("--no-progress", action="store_true")
+    bench.set_defaults(handler=_bench)
     return parser
 
 
@@ -179,3 +197,9 @@ def _eval(args: argparse.Namespace) -> int:
     if args.report:
         print(f"report: {args.report / 'index.html'}")
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from edge.commands.bench import command
+
+    return command(args)
