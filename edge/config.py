@@ -117,6 +117,25 @@ class ReaderConfig(StrictModel):
     )
 
 
+class ChangeConfig(StrictModel):
+    """Inference skipped where nothing changed (edge/analysis/change.py): the last detections stand."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Run the detector only on a frame that changed inside a zone's bounding box since the last "
+        "one it saw (light drift does not count), or max_skip_s after it.",
+    )
+    max_skip_s: float = Field(
+        default=10.0, gt=0, description="The detector looks at least this often, change or not."
+    )
+    min_changed: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Share of a zone's pixels (in a 256-pixel-wide grey copy) that must change to count.",
+    )
+
+
 class TurnConfig(StrictModel):
     urls: list[str] = Field(
         min_length=1, description="turn:host:3478 or turns:host:5349 URLs of one TURN server."
@@ -192,6 +211,7 @@ class CameraConfig(StrictModel):
     location: Location | None = None
     analysis_fps: float = Field(default=1.0, gt=0, le=30, description="Frames analysed per second.")
     reader: ReaderConfig = Field(default_factory=ReaderConfig)
+    change: ChangeConfig = Field(default_factory=ChangeConfig)
     zones: list[ZoneConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
