@@ -289,7 +289,7 @@ def run_baseline(config: EdgeConfig, camera: CameraConfig, source: str, progress
     The rules' own time is left out of the cost: the baseline is Ultralytics' loop alone."""
     from ultralytics.models import YOLO
 
-    rules = [r for r in build_rules(camera) if isinstance(r, IllegalParking)]
+    rules = [bound for bound in build_rules(camera) if isinstance(bound.rule, IllegalParking)]
     model = YOLO(config.model.path, task="detect")
     names = dict(model.names)
     with av.open(source) as container:
@@ -326,16 +326,16 @@ def _bar(progress: bool, desc: str) -> Iterator[tqdm[Any]]:
 
 
 def _tracked(result: Any, names: dict[int, str]) -> Detections:
-    """Ultralytics' tracked boxes as our Detections; boxes without a track id are left out, as ours does."""
-    boxes = result.boxes
-    if boxes is None or boxes.id is None:
+    """Ultralytics' boxes as our Detections: its track ids where it has them, -1 (untracked) where not."""
+    if result.boxes is None:
         return Detections.empty(names)
-    boxes = boxes.cpu().numpy()
+    boxes = result.boxes.cpu().numpy()
+    ids = boxes.id if boxes.id is not None else np.full(len(boxes), -1)
     return Detections(
         xyxy=boxes.xyxy.astype(np.float32),
         confidence=boxes.conf.astype(np.float32),
         class_id=boxes.cls.astype(np.int64),
-        tracker_id=boxes.id.astype(np.int64),
+        tracker_id=np.asarray(ids, dtype=np.int64),
         names=names,
     )
 
