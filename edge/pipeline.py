@@ -237,7 +237,7 @@ class CameraPipeline:
         details = build_details(
             finding.type,
             {
-                **finding.details,
+                **(finding.details.model_dump(exclude_unset=True) if finding.details else {}),
                 "episode_id": finding.episode,
                 "camera_name": camera.name,
                 "district": camera.district,

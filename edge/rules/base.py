@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
-from contract.event import EventType, Phase
+from contract.event import EventDetails, EventType, Phase
 from edge.analysis.detections import Detections
 from edge.capture.frames import Frame
 
@@ -55,7 +55,8 @@ class Finding:
     observed_at: float
     confidence: float
     ended_at: float | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: EventDetails | None = None
+    """The type's own details model, so a misspelt key is a type error; the pipeline adds the common ones."""
     snapshots: tuple[Snapshot, ...] = ()
     clip_at: float | None = None
     """Write a clip around this moment (pre- and post-roll from the evidence settings)."""

@@ -19,7 +19,7 @@ import numpy as np
 import structlog
 from pydantic import Field
 
-from contract.event import EventType, Phase
+from contract.event import DustDetails, EventType, Phase
 from edge.analysis.haze import HazeMaps, HazeMeasures, HazeScore, score
 from edge.analysis.zones import Polygon, Zone
 from edge.capture.frames import Frame
@@ -241,23 +241,23 @@ class Dust:
             observed_at=episode.last_dusty,
             ended_at=episode.last_dusty,
             confidence=round(min(episode.peak, 1.0), 3),
-            details={
-                "peak_score": round(episode.peak, 3),
-                "duration_s": round(episode.last_dusty - episode.started_at, 1),
-                "reason": reason,
-                "threshold": self._config.threshold,
-            },
+            details=DustDetails(
+                peak_score=round(episode.peak, 3),
+                duration_s=round(episode.last_dusty - episode.started_at, 1),
+                reason=reason,
+                threshold=self._config.threshold,
+            ),
             snapshots=(Snapshot("cleared", frame),) if frame is not None else (),
         )
 
-    def _details(self, reading: _Reading, duration_s: float) -> dict[str, object]:
-        return {
-            "dust_score": round(reading.zone.score, 3),
-            "parts": reading.zone.parts(),
-            "reference_score": round(reading.reference.score, 3),
-            "threshold": self._config.threshold,
-            "duration_s": round(duration_s, 1),
-        }
+    def _details(self, reading: _Reading, duration_s: float) -> DustDetails:
+        return DustDetails(
+            dust_score=round(reading.zone.score, 3),
+            parts=reading.zone.parts(),
+            reference_score=round(reading.reference.score, 3),
+            threshold=self._config.threshold,
+            duration_s=round(duration_s, 1),
+        )
 
     def _note(self, condition: str, **fields: float) -> None:
         """Log the rule's condition when it changes, not on every frame."""

@@ -26,7 +26,7 @@ import numpy as np
 import structlog
 from pydantic import Field, model_validator
 
-from contract.event import EventType, Phase
+from contract.event import EventType, IllegalBuildingDetails, Phase
 from edge.analysis.reference import Reference
 from edge.analysis.structure import Change, Crop, compare, persistent_change
 from edge.analysis.zones import Zone
@@ -299,18 +299,20 @@ class IllegalBuilding:
             observed_at=ts,
             ended_at=ts,
             confidence=self._confidence(episode.ratio),
-            details={**self._details(episode), "reason": reason},
+            details=self._details(episode, reason),
             snapshots=(snapshot,) if snapshot else (),
         )
 
-    def _details(self, episode: _Episode) -> dict[str, object]:
+    def _details(self, episode: _Episode, reason: str | None = None) -> IllegalBuildingDetails:
+        """The episode's figures; an end also says why it ended (a start or update names no reason)."""
         reference = self._reference
-        return {
-            "changed_ratio": round(episode.ratio, 4),
-            "min_changed_ratio": self._config.min_changed_ratio,
-            "persist_checks": self._config.persist_checks,
-            "bbox": list(episode.boxes[0]) if episode.boxes else None,
-            "regions": [list(box) for box in episode.boxes],
-            "reference_since": reference.since if reference else None,
-            "reference_approved_by": reference.approved_by if reference else None,
-        }
+        details = IllegalBuildingDetails(
+            changed_ratio=round(episode.ratio, 4),
+            min_changed_ratio=self._config.min_changed_ratio,
+            persist_checks=self._config.persist_checks,
+            bbox=episode.boxes[0] if episode.boxes else None,
+            regions=list(episode.boxes),
+            reference_since=reference.since if reference else None,
+            reference_approved_by=reference.approved_by if reference else None,
+        )
+        return details if reason is None else details.model_copy(update={"reason": reason})

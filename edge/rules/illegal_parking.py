@@ -16,7 +16,7 @@ import numpy as np
 import structlog
 from pydantic import Field
 
-from contract.event import EventType, Phase
+from contract.event import EventType, IllegalParkingDetails, Phase
 from edge.analysis.appearance import similarity, thumbnail
 from edge.analysis.zones import Zone
 from edge.configbase import StrictModel
@@ -274,15 +274,14 @@ class IllegalParking:
             snapshots=(snapshot,) if snapshot else (),
         )
 
-    def _details(self, stay: _Stay, width: int, height: int, now: float) -> dict[str, object]:
-        return {
-            "episode_id": stay.episode,
-            "label": stay.label,
-            "track_id": stay.track_id,
-            "dwell_s": round(now - stay.settled_at, 2),
-            "dwell_threshold_s": self._config.dwell_s,
-            "bbox": list(normalised_box(stay.box, width, height)),
-        }
+    def _details(self, stay: _Stay, width: int, height: int, now: float) -> IllegalParkingDetails:
+        return IllegalParkingDetails(
+            label=stay.label,
+            track_id=stay.track_id,
+            dwell_s=round(now - stay.settled_at, 2),
+            dwell_threshold_s=self._config.dwell_s,
+            bbox=normalised_box(stay.box, width, height),
+        )
 
     @staticmethod
     def _snapshot(label: str, analysed: AnalysedFrame, box: np.ndarray) -> Snapshot:

@@ -48,8 +48,10 @@ for ts, level in enumerate([50, 230, 230, 230, 50]):
     analysed = AnalysedFrame(Frame(np.full((48, 64, 3), level, np.uint8), float(ts)), Detections.empty())
     for bound in rules:
         for finding in bound.update(analysed):
-            build_details(finding.type, finding.details)  # as the pipeline does: the contract accepts them
-            found.append([type(bound.rule).__name__, finding.phase.value, finding.observed_at, finding.details])
+            assert finding.details is not None
+            details = finding.details.model_dump(mode="json", exclude_unset=True)
+            build_details(finding.type, details)  # as the pipeline does: the contract accepts them
+            found.append([type(bound.rule).__name__, finding.phase.value, finding.observed_at, details])
 try:
     config({"bright_dust": {"frame": 2}})
 except ValidationError as err:

@@ -10,13 +10,14 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from contract.event import Phase
+from contract.event import DustDetails, Phase
 from edge.analysis.detections import Detections
 from edge.analysis.zones import Zone
 from edge.capture.frames import Frame
 from edge.rules.base import AnalysedFrame, Finding
 from edge.rules.context import RuleContext
 from edge.rules.dust import Dust, DustConfig
+from tests.edge.rules.findings import details_of
 
 W, H = 320, 180
 ZONE = Zone.from_points("site", [(0.0, 0.0), (0.5, 0.0), (0.5, 0.6), (0.0, 0.6)])
@@ -94,15 +95,17 @@ def test_dust_in_the_zone_starts_after_min_duration_and_ends_after_grace() -> No
     start, end = found
     assert 20 <= start.started_at <= 32
     assert start.observed_at - start.started_at >= 20
-    assert start.details["dust_score"] >= 0.5
-    assert start.details["reference_score"] < 0.1
-    assert set(start.details["parts"]) == {"haze", "contrast_loss", "warm_cast"}
+    figures = details_of(start, DustDetails)
+    assert (figures.dust_score or 0) >= 0.5
+    assert figures.reference_score is not None
+    assert figures.reference_score < 0.1
+    assert set(figures.parts or {}) == {"haze", "contrast_loss", "warm_cast"}
     assert [s.label for s in start.snapshots] == ["onset", "dust"]
     assert start.clip_at == start.observed_at
     assert end.ended_at is not None
     assert 65 <= end.ended_at <= 78
     assert end.episode == start.episode
-    assert end.details["reason"] == "cleared"
+    assert details_of(end, DustDetails).reason == "cleared"
 
 
 @pytest.mark.parametrize(
@@ -140,7 +143,7 @@ def test_a_flickering_plume_keeps_its_clock() -> None:
 def test_nightfall_ends_an_open_episode_after_grace() -> None:
     dusty = veil(0.45, 15, 200, DUST, zone_only=True)
     found = play(dust_rule(), then(dusty, 60, lambda t: dusty(t) * 0.1), 90)
-    assert [(f.phase, f.details.get("reason")) for f in found] == [
+    assert [(f.phase, details_of(f, DustDetails).reason) for f in found] == [
         (Phase.start, None),
         (Phase.end, "low light"),
     ]
@@ -160,7 +163,7 @@ def test_reference_polygon_names_the_weather_area() -> None:
 
 def test_close_ends_an_open_episode() -> None:
     found = play(dust_rule(), veil(0.45, 15, 200, DUST, zone_only=True), 60, close=True)
-    assert [(f.phase, f.details.get("reason")) for f in found] == [
+    assert [(f.phase, details_of(f, DustDetails).reason) for f in found] == [
         (Phase.start, None),
         (Phase.end, "input ended"),
     ]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contract.event import Phase
+from contract.event import IllegalBuildingDetails, Phase
 from edge.analysis.detections import Detections
 from edge.analysis.zones import Zone
 from edge.capture.frames import Frame
@@ -21,6 +21,7 @@ from edge.rules.base import AnalysedFrame, Finding
 from edge.rules.bound import BoundRule
 from edge.rules.context import RuleContext
 from edge.rules.illegal_building import IllegalBuilding, IllegalBuildingConfig
+from tests.edge.rules.findings import details_of
 
 W, H = 320, 180
 DAY = 86400.0
@@ -142,14 +143,16 @@ def test_shed_that_stays_starts_on_the_third_check_with_before_and_after() -> No
     assert start.started_at == T0 + 2 * DAY + 10 * 3600  # the first check that saw it
     assert [s.label for s in start.snapshots] == ["reference", "current"]
     assert start.snapshots[0].frame.ts == T0 + 10 * 3600  # the first 10:00 frame is the reference
-    x1, y1, x2, y2 = start.details["bbox"]
+    figures = details_of(start, IllegalBuildingDetails)
+    assert figures.bbox is not None
+    x1, y1, x2, y2 = figures.bbox
     sx, sy, sw, sh = SHED
     assert abs(x1 - sx / W) < 0.05
     assert abs(y1 - sy / H) < 0.05
     assert abs(x2 - (sx + sw) / W) < 0.05
     assert abs(y2 - (sy + sh) / H) < 0.05
-    assert start.snapshots[1].boxes[0] == tuple(start.details["bbox"])
-    assert start.details["changed_ratio"] > 0.05
+    assert start.snapshots[1].boxes[0] == figures.bbox
+    assert (figures.changed_ratio or 0) > 0.05
     assert start.clip_at is None
 
 
@@ -180,7 +183,7 @@ def test_no_event(case: str, week: Week) -> None:
 def test_shed_gone_for_persist_checks_ends_the_episode() -> None:
     found = play(building(), lambda day: Day(shed=2 <= day < 6), 10)
     assert days_of(found) == [("start", at(4, 10)), ("end", at(8, 10))]
-    assert found[1].details["reason"] == "change gone"
+    assert details_of(found[1], IllegalBuildingDetails).reason == "change gone"
 
 
 def shed_from_day_2(day: int) -> Day:
@@ -195,8 +198,10 @@ def test_reapproval_ends_the_episode_and_becomes_the_new_reference() -> None:
     rule.approve_reference(approved)
     after = play_from(rule, week, 5, 10)
     assert [f.phase for f in found] == [Phase.start]
-    assert [(f.phase, f.details["reason"]) for f in after] == [(Phase.end, "reference re-approved")]
-    assert after[0].details["reference_approved_by"] == "operator"
+    assert [(f.phase, details_of(f, IllegalBuildingDetails).reason) for f in after] == [
+        (Phase.end, "reference re-approved")
+    ]
+    assert details_of(after[0], IllegalBuildingDetails).reference_approved_by == "operator"
 
 
 def play_from(rule: Watched, week: Week, first: int, last: int) -> list[Finding]:
@@ -253,7 +258,7 @@ def test_dark_frames_are_not_used() -> None:
 def test_close_ends_an_open_episode() -> None:
     rule = building()
     found = play(rule, lambda day: Day(shed=day >= 1), 5) + rule.close(T0 + 6 * DAY)
-    assert [(f.phase, f.details.get("reason")) for f in found] == [
+    assert [(f.phase, details_of(f, IllegalBuildingDetails).reason) for f in found] == [
         (Phase.start, None),
         (Phase.end, "input ended"),
     ]

@@ -9,13 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from contract.event import Phase
+from contract.event import IllegalParkingDetails, Phase
 from edge.analysis.detections import Detections
 from edge.analysis.zones import Zone
 from edge.capture.frames import Frame
 from edge.rules.base import AnalysedFrame, Finding
 from edge.rules.context import RuleContext
 from edge.rules.illegal_parking import IllegalParking, IllegalParkingConfig
+from tests.edge.rules.findings import details_of
 
 W, H = 640, 360
 NAMES = {0: "person", 2: "car", 7: "truck"}
@@ -112,14 +113,14 @@ def test_vehicle_that_stays_past_dwell_starts_then_ends_after_grace() -> None:
     assert [s.label for s in start.snapshots] == ["arrival", "dwell"]
     assert start.snapshots[0].frame.ts == 0.0
     assert start.clip_at == 10.0
-    assert end.details["dwell_s"] == 20.0
+    assert details_of(end, IllegalParkingDetails).dwell_s == 20.0
     assert end.ended_at == 20.0
-    assert start.details["bbox"] == [
+    assert details_of(start, IllegalParkingDetails).bbox == (
         round(260 / W, 4),
         round(240 / H, 4),
         round(340 / W, 4),
         round(300 / H, 4),
-    ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -175,7 +176,7 @@ def test_cases(case: str, timeline: list[tuple[float, list[Obj]]], expected: lis
 def test_two_vehicles_make_two_episodes() -> None:
     timeline = [(float(t), [Obj(1, 100, 300), Obj(2, 500, 320, cls=7)]) for t in range(12)]
     found = play(parking(), timeline)
-    assert sorted(f.details["label"] for f in found) == ["car", "truck"]
+    assert sorted(str(details_of(f, IllegalParkingDetails).label) for f in found) == ["car", "truck"]
     assert len({f.episode for f in found}) == 2
 
 
@@ -188,4 +189,4 @@ def test_close_ends_open_episodes_at_last_sighting() -> None:
 def test_classes_setting_limits_what_counts() -> None:
     timeline = [(float(t), [Obj(1, 100, 300), Obj(2, 500, 320, cls=7)]) for t in range(12)]
     found = play(parking(classes=["truck"]), timeline)
-    assert [f.details["label"] for f in found] == ["truck"]
+    assert [details_of(f, IllegalParkingDetails).label for f in found] == ["truck"]

@@ -12,7 +12,7 @@ from typing import ClassVar
 import cv2
 from pydantic import Field
 
-from contract.event import EventType, Phase
+from contract.event import DustDetails, EventType, Phase
 from edge.analysis.zones import Zone
 from edge.configbase import StrictModel
 from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict
@@ -64,6 +64,6 @@ class BrightDust:
             observed_at=ts,
             ended_at=ts if phase is Phase.end else None,
             confidence=1.0,
-            details={"threshold": self._config.threshold, "duration_s": round(ts - started_at, 1)},
+            details=DustDetails(threshold=self._config.threshold, duration_s=round(ts - started_at, 1)),
             snapshots=snapshots,
         )
