@@ -35,7 +35,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import parse_config
 from central.db import migrate
-from central.ingest import Intake, MqttIngest
+from central.ingest import Intake
+from central.ingest_mqtt import MqttIngest
 from central.services import Services, build_services
 from contract.event import Event
 from contract.logs import configure_logging

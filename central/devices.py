@@ -132,6 +132,38 @@ def claim_camera(session: Session, device_id: str, camera_id: str, seen: Sightin
     return camera
 
 
+@dataclass(frozen=True)
+class Claim:
+    """One report's claim on a camera: the reporting device, the camera, and what the report says of it."""
+
+    device_id: str
+    camera_id: str
+    seen: Sighting
+
+
+def claim_cameras(session: Session, claims: list[Claim], now: datetime) -> dict[str, Camera]:
+    """The records of every camera the claims name, as ``claim_camera`` one claim after another would
+    leave them, in one query when all are known.
+
+    New cameras are inserted in the order of their ids, so replicas claiming overlapping sets wait for
+    each other rather than deadlock.
+    """
+    ids = {claim.camera_id for claim in claims}
+    cameras = {c.camera_id: c for c in session.scalars(sa.select(Camera).where(Camera.camera_id.in_(ids)))}
+    first: dict[str, Claim] = {}
+    for claim in claims:
+        first.setdefault(claim.camera_id, claim)
+    for camera_id in sorted(ids - cameras.keys()):
+        cameras[camera_id] = claim_camera(
+            session, first[camera_id].device_id, camera_id, first[camera_id].seen, now
+        )
+    for claim in claims:
+        camera = cameras[claim.camera_id]
+        if camera.device_id == claim.device_id and camera.site is None and claim.seen.site is not None:
+            camera.site = claim.seen.site
+    return cameras
+
+
 def record_status(session: Session, device_id: str, status: DeviceStatus, now: datetime) -> list[str]:
     """Upsert the device and the cameras it reports; the last will (state only) just marks it offline.
 

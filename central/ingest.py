@@ -1,39 +1,38 @@
-"""MQTT in, rows out: events are validated, stored once per ``event_id`` and filed into tickets;
-status messages keep the device registry. A bad message is counted and logged, never fatal, and so
-is a message about a camera that belongs to another device (``central.devices``).
+"""Rows out of messages: events are validated, stored once per ``event_id`` and filed into tickets,
+a batch in one transaction; status messages keep the device registry. A bad message is counted and
+logged, never fatal, and so is a message about a camera that belongs to another device
+(``central.devices``). A message that cannot be filed even on its own is kept as a dead letter
+(``central.dead_letters``), so nothing acknowledged lives only in a log line.
 
-``Intake`` does the work for one message and knows nothing of MQTT, so tests and the benchmark
-call it directly; ``MqttIngest`` wires it to a paho v5 client with a persistent session and a
-shared subscription, acknowledging each event only once it is committed (or refused for good).
+``Intake`` knows nothing of MQTT, so tests and the benchmark call it directly; ``central.ingest_mqtt``
+feeds it batches from a paho v5 client and acknowledges each message once its batch is committed.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from urllib.parse import urlsplit
+from typing import TypeVar
 
-import paho.mqtt.client as mqtt
+import sqlalchemy as sa
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential_jitter
 
+from central import dead_letters
 from central.clock import Clock
-from central.config import MqttConfig
-from central.devices import RecordableStatus, Sighting, StaleStatus, claim_camera, record_status
+from central.dead_letters import Letter
+from central.devices import Claim, RecordableStatus, Sighting, StaleStatus, claim_cameras, record_status
+from central.models import Camera, EventMedia, Ticket
 from central.models import Event as EventRow
-from central.models import EventMedia
-from central.tickets import TicketDesk
+from central.tickets import Filing, TicketDesk
 from contract.event import Event
 from contract.status import DeviceStatus
 from contract.topics import Topics
@@ -43,6 +42,8 @@ log = structlog.get_logger(__name__)
 
 _TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError)
 """Database errors worth waiting out (connection lost, database locked); anything else is a bug."""
+
+_T = TypeVar("_T")
 
 
 class Outcome(StrEnum):
@@ -61,8 +62,16 @@ class BadMessage(Exception):
     """A message that can never be stored, whatever we retry."""
 
 
+@dataclass(frozen=True)
+class Message:
+    """One message as it came off the broker."""
+
+    topic: str
+    payload: bytes
+
+
 class Intake:
-    """Handles one message at a time; thread-safe counters let the API report what happened."""
+    """Stores messages, events a batch at a time; thread-safe counters let the API report what happened."""
 
     def __init__(
         self,
@@ -91,13 +100,28 @@ class Intake:
         return outcome
 
     def event(self, topic: str, payload: bytes) -> Outcome:
-        try:
-            event = self._parse_event(topic, payload)
-        except BadMessage as err:
-            log.warning("malformed event refused", topic=topic, bytes=len(payload), reason=str(err))
-            return self._count("events", Outcome.malformed)
-        outcome = self._guarded(lambda: self._store_event(event), topic, event.device_id, event.camera_id)
-        return self._count("events", outcome)
+        return self.events([Message(topic, payload)])[0]
+
+    def events(self, messages: Sequence[Message]) -> list[Outcome]:
+        """Each message's outcome, in order: the valid ones stored in one transaction if they can be,
+        else one by one, and one that still fails kept as a dead letter."""
+        outcomes: list[Outcome] = [Outcome.malformed] * len(messages)
+        valid: list[tuple[int, Event]] = []
+        for i, message in enumerate(messages):
+            try:
+                valid.append((i, self._parse_event(message.topic, message.payload)))
+            except BadMessage as err:
+                log.warning(
+                    "malformed event refused",
+                    topic=message.topic,
+                    bytes=len(message.payload),
+                    reason=str(err),
+                )
+        for (i, _), outcome in zip(valid, self._store_events(messages, valid), strict=True):
+            outcomes[i] = outcome
+        with self._lock:
+            self._counts.update(f"events_{o.value}" for o in outcomes)
+        return outcomes
 
     def status(self, topic: str, payload: bytes) -> Outcome:
         try:
@@ -105,8 +129,89 @@ class Intake:
         except BadMessage as err:
             log.warning("malformed status refused", topic=topic, bytes=len(payload), reason=str(err))
             return self._count("status", Outcome.malformed)
-        outcome = self._guarded(lambda: self._store_status(device_id, status), topic, device_id, None)
+        try:
+            outcome = self._retrying(
+                lambda: self._store_status(device_id, status), topic=topic, device=device_id
+            )
+        except _TRANSIENT:
+            outcome = Outcome.deferred
+        except Exception as err:
+            outcome = self._dead_letter(Message(topic, payload), device_id, err)
         return self._count("status", outcome)
+
+    def _store_events(self, messages: Sequence[Message], valid: list[tuple[int, Event]]) -> list[Outcome]:
+        if not valid:
+            return []
+        events = [event for _, event in valid]
+        try:
+            return self._retrying(lambda: self._store_batch(events), topic="(batch)", events=len(events))
+        except _TRANSIENT:
+            return _stopping(len(events))
+        except Exception as err:
+            if len(events) == 1:
+                return [self._alone_failed(messages[valid[0][0]], events[0], err)]
+            log.warning("batch failed; storing its events one by one", events=len(events), error=repr(err))
+        return [self._store_alone(messages[i], event) for i, event in valid]
+
+    def _store_alone(self, message: Message, event: Event) -> Outcome:
+        try:
+            return self._retrying(
+                lambda: self._store_batch([event])[0],
+                topic=message.topic,
+                device=event.device_id,
+                camera=event.camera_id,
+            )
+        except _TRANSIENT:
+            return _stopping(1)[0]
+        except Exception as err:
+            return self._alone_failed(message, event, err)
+
+    def _alone_failed(self, message: Message, event: Event, err: Exception) -> Outcome:
+        if isinstance(err, sa_exc.IntegrityError):
+            return Outcome.duplicate  # event_id is unique: a redelivery, here or at another replica
+        return self._dead_letter(message, event.device_id, err, camera=event.camera_id)
+
+    def _dead_letter(
+        self, message: Message, device: str, err: Exception, camera: str | None = None
+    ) -> Outcome:
+        """Keep a message that cannot be filed; if even that fails, leave it to the broker to redeliver."""
+        log.error(
+            "message could not be stored; kept as a dead letter",
+            topic=message.topic,
+            device=device,
+            camera=camera,
+            error=repr(err),
+            exc_info=err,
+        )
+        letter = Letter(message.topic, device, message.payload, f"{type(err).__name__}: {err}")
+        try:
+            self._retrying(lambda: self._keep(letter), topic=message.topic, device=device)
+        except Exception:
+            log.exception(
+                "dead letter not kept; the broker will redeliver it", topic=message.topic, device=device
+            )
+            return Outcome.deferred
+        return Outcome.failed
+
+    def _keep(self, letter: Letter) -> None:
+        with self._sessions.begin() as session:
+            dead_letters.keep(session, letter, self._clock.now())
+
+    def _retrying(self, work: Callable[[], _T], **where: object) -> _T:
+        """Run ``work``, waiting out database outages until ingest stops; other errors are raised."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(_TRANSIENT),
+            reraise=True,
+            wait=wait_exponential_jitter(multiplier=0.2, max=30),
+            stop=stop_when_event_set(self.stopping),
+            before_sleep=lambda state: log.warning(
+                "database unavailable, retrying",
+                attempt=state.attempt_number,
+                error=str(state.outcome and state.outcome.exception()),
+                **where,
+            ),
+        )
+        return retrying(work)
 
     def _parse_event(self, topic: str, payload: bytes) -> Event:
         device_id = self._device_of(topic, payload)
@@ -139,62 +244,34 @@ class Intake:
             raise BadMessage(f"topic is not under {self._topics.prefix}/devices/")
         return device_id
 
-    def _guarded(self, work: Callable[[], Outcome], topic: str, device: str, camera: str | None) -> Outcome:
-        """Run one store, waiting out database outages; any other error is logged and counted."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(_TRANSIENT),
-            reraise=True,
-            wait=wait_exponential_jitter(multiplier=0.2, max=30),
-            stop=stop_when_event_set(self.stopping),
-            before_sleep=lambda state: log.warning(
-                "database unavailable, retrying",
-                topic=topic,
-                device=device,
-                camera=camera,
-                attempt=state.attempt_number,
-                error=str(state.outcome and state.outcome.exception()),
-            ),
-        )
-        try:
-            return retrying(work)
-        except _TRANSIENT:
-            log.warning("ingest stopping with a message unstored; the broker will redeliver it", topic=topic)
-            return Outcome.deferred
-        except Exception:
-            log.exception("message could not be stored", topic=topic, device=device, camera=camera)
-            return Outcome.failed
+    def _store_batch(self, events: list[Event]) -> list[Outcome]:
+        """One transaction: the new events' rows, their media references and the tickets they join.
 
-    def _store_event(self, event: Event) -> Outcome:
+        Repeats (stored before, or earlier in the batch) are duplicates, left out before anything is
+        written; an event for another device's camera is refused.
+        """
         now = self._clock.now()
-        try:
-            with self._sessions.begin() as session:
-                camera = claim_camera(
-                    session, event.device_id, event.camera_id, Sighting.of_details(event.details), now
+        with self._sessions.begin() as session:
+            known = set(
+                session.scalars(
+                    sa.select(EventRow.event_id).where(EventRow.event_id.in_({e.event_id for e in events}))
                 )
-                if camera.device_id != event.device_id:
-                    log.warning(
-                        "event refused: the camera belongs to another device",
-                        device=event.device_id,
-                        camera=event.camera_id,
-                        owner=camera.device_id,
-                        event_id=str(event.event_id),
-                    )
-                    return Outcome.refused
-                row = _event_row(event, now)
-                session.add(row)
-                session.flush()
-                ticket = self._desk.file(session, row, camera, now)
-        except sa_exc.IntegrityError:
-            return Outcome.duplicate  # event_id is unique: a redelivery, here or at another replica
-        log.debug(
-            "event stored",
-            event_id=str(event.event_id),
-            device=event.device_id,
-            camera=event.camera_id,
-            phase=event.phase.value,
-            ticket=ticket.id if ticket else None,
-        )
-        return Outcome.stored
+            )
+            fresh: dict[uuid.UUID, Event] = {}
+            for event in events:
+                if event.event_id not in known:
+                    fresh.setdefault(event.event_id, event)
+            claims = [Claim(e.device_id, e.camera_id, Sighting.of_details(e.details)) for e in fresh.values()]
+            cameras = claim_cameras(session, claims, now)
+            filings = [
+                Filing(_event_row(e, now), cameras[e.camera_id])
+                for e in fresh.values()
+                if _owns(e, cameras[e.camera_id])
+            ]
+            tickets = self._desk.file(session, filings, now)
+            session.add_all(f.event for f in filings)
+        filed = {f.event.event_id: t for f, t in zip(filings, tickets, strict=True)}
+        return [_outcome(e, fresh, filed) for e in events]
 
     def _store_status(self, device_id: str, status: DeviceStatus) -> Outcome:
         try:
@@ -208,6 +285,41 @@ class Intake:
         if refused:
             self._count("cameras", Outcome.refused, len(refused))
         return Outcome.stored
+
+
+def _stopping(count: int) -> list[Outcome]:
+    log.warning("ingest stopping with messages unstored; the broker will redeliver them", messages=count)
+    return [Outcome.deferred] * count
+
+
+def _owns(event: Event, camera: Camera) -> bool:
+    if camera.device_id == event.device_id:
+        return True
+    log.warning(
+        "event refused: the camera belongs to another device",
+        device=event.device_id,
+        camera=event.camera_id,
+        owner=camera.device_id,
+        event_id=str(event.event_id),
+    )
+    return False
+
+
+def _outcome(event: Event, fresh: dict[uuid.UUID, Event], filed: dict[uuid.UUID, Ticket | None]) -> Outcome:
+    if fresh.get(event.event_id) is not event:
+        return Outcome.duplicate
+    if event.event_id not in filed:
+        return Outcome.refused
+    ticket = filed[event.event_id]
+    log.debug(
+        "event stored",
+        event_id=str(event.event_id),
+        device=event.device_id,
+        camera=event.camera_id,
+        phase=event.phase.value,
+        ticket=ticket.id if ticket else None,
+    )
+    return Outcome.stored
 
 
 def _describe(err: ValidationError) -> str:
@@ -240,120 +352,3 @@ def _event_row(event: Event, now: datetime) -> EventRow:
             for m in event.media
         ],
     )
-
-
-class MqttIngest:
-    """The paho v5 client: a persistent session, a shared subscription for events, and status."""
-
-    def __init__(self, config: MqttConfig, intake: Intake) -> None:
-        self._config = config
-        self._intake = intake
-        self._topics = Topics(config.topic_prefix)
-        self._subscribed = threading.Event()
-        self._client = self._make_client()
-
-    @property
-    def intake(self) -> Intake:
-        return self._intake
-
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self._config.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        client.suppress_exceptions = True
-        if urlsplit(self._config.url).scheme == "mqtts":
-            client.tls_set()
-        if self._config.username:
-            client.username_pw_set(self._config.username, self._config.password)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        return client
-
-    def start(self) -> None:
-        self._intake.stopping.clear()
-        url = urlsplit(self._config.url)
-        port = url.port or (8883 if url.scheme == "mqtts" else 1883)
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho has no hints here
-        properties.SessionExpiryInterval = self._config.session_expiry_s
-        self._client.connect_async(
-            url.hostname or "127.0.0.1",
-            port,
-            keepalive=self._config.keepalive_s,
-            clean_start=False,
-            properties=properties,
-        )
-        self._client.loop_start()
-        log.info(
-            "ingest starting",
-            broker=self._config.url,
-            client_id=self._config.client_id,
-            events=self._topics.shared_events(self._config.group),
-        )
-
-    def wait_subscribed(self, timeout: float) -> bool:
-        """True once the broker has confirmed the subscriptions (tests publish only after that)."""
-        return self._subscribed.wait(timeout)
-
-    def stop(self) -> None:
-        self._intake.stopping.set()
-        self._client.disconnect()
-        self._client.loop_stop()
-        log.info("ingest stopped", counts=self._intake.counts())
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        _userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        _props: Properties | None,
-    ) -> None:
-        if reason.is_failure:
-            log.error("broker refused the connection", broker=self._config.url, reason=str(reason))
-            return
-        log.info("connected to broker", broker=self._config.url, session_present=flags.session_present)
-        client.subscribe(
-            [
-                (self._topics.shared_events(self._config.group), SubscribeOptions(qos=1)),
-                (self._topics.all_status(), SubscribeOptions(qos=1)),
-            ]
-        )
-
-    def _on_subscribe(
-        self,
-        _client: mqtt.Client,
-        _userdata: object,
-        _mid: int,
-        reasons: list[ReasonCode],
-        _props: Properties | None,
-    ) -> None:
-        failed = [str(r) for r in reasons if r.is_failure]
-        if failed:
-            log.error("broker refused a subscription", reasons=failed)
-            return
-        self._subscribed.set()
-
-    def _on_disconnect(
-        self,
-        _client: mqtt.Client,
-        _userdata: object,
-        _flags: mqtt.DisconnectFlags,
-        reason: ReasonCode,
-        _props: Properties | None,
-    ) -> None:
-        self._subscribed.clear()
-        if not self._intake.stopping.is_set():
-            log.warning("disconnected from broker; reconnecting", broker=self._config.url, reason=str(reason))
-
-    def _on_message(self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
-        topic = message.topic
-        handle = self._intake.status if topic.endswith("/status") else self._intake.event
-        outcome = handle(topic, bytes(message.payload))
-        if outcome is not Outcome.deferred and message.qos > 0:
-            client.ack(message.mid, message.qos)

@@ -11,7 +11,6 @@ arrives before its start waits unattached and is adopted when the start comes.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,10 +18,11 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
+from central import merging
 from central.auth import Principal, Role
 from central.models import Camera, Event, Ticket
 from central.routing import Router
-from central.workflow import OPEN, open_ticket
+from central.workflow import open_ticket
 from contract.event import CommonDetails
 from contract.event_types import MergeBy, info
 
@@ -45,21 +45,49 @@ class Place:
     camera_name: str | None = None
 
 
+@dataclass(frozen=True)
+class Filing:
+    """An event row to file (not yet in the session) and the record of its camera, which its device owns."""
+
+    event: Event
+    camera: Camera
+
+
 class TicketDesk:
-    """Files stored events into tickets; one call per event, inside the event's transaction."""
+    """Files a batch of events into tickets, inside the batch's transaction."""
 
     def __init__(self, router: Router, merge_window: timedelta) -> None:
         self._router = router
         self._window = merge_window
 
-    def file(self, session: Session, event: Event, camera: Camera, now: datetime) -> Ticket | None:
-        """The ticket the event now belongs to, or None while an update/end waits for its start.
+    def file(self, session: Session, filings: list[Filing], now: datetime) -> list[Ticket | None]:
+        """Each event's ticket, or None while an update/end waits for its start; the events are filed
+        in order, each as if it came alone after the ones before it (``central.merging``).
 
-        ``camera`` is the record of the event's camera, which its device owns.
+        The caller adds the event rows to the session afterwards, so they are inserted in one go with
+        their tickets set.
         """
-        place = place_of(event, camera)
-        _serialise_merges(session, event, place)
-        ticket = self._episode_ticket(session, event) or self._mergeable(session, event, place)
+        places = [place_of(f.event, f.camera) for f in filings]
+        scopes = [_merge_places(f.event, place) for f, place in zip(filings, places, strict=True)]
+        merging.serialise(session, {scope[-1] for scope in scopes})
+        book = merging.Book.load(
+            session, [f.event for f in filings], {p for scope in scopes for p in scope}, self._window
+        )
+        return [
+            self._file_one(session, book, f.event, place, scope, now)
+            for f, place, scope in zip(filings, places, scopes, strict=True)
+        ]
+
+    def _file_one(
+        self,
+        session: Session,
+        book: merging.Book,
+        event: Event,
+        place: Place,
+        scope: list[merging.Place],
+        now: datetime,
+    ) -> Ticket | None:
+        ticket = book.episode_ticket(event) or book.mergeable(event, scope)
         if ticket is None and event.phase != "start":
             log.info(
                 "event waits for its episode's start",
@@ -68,46 +96,16 @@ class TicketDesk:
                 event_id=str(event.event_id),
                 episode=event.episode_id,
             )
+            book.waits(event)
             return None
         if ticket is None:
             ticket = self._open(session, event, place, now)
+            book.opened(ticket)
         _join(ticket, event, now)
+        book.joined(event, ticket)
         if event.phase == "start" and event.episode_id:
-            self._adopt_orphans(session, event, ticket, now)
+            _adopt(session, book.adopt(event), ticket, now)
         return ticket
-
-    def _episode_ticket(self, session: Session, event: Event) -> Ticket | None:
-        if not event.episode_id:
-            return None
-        return session.scalar(
-            sa.select(Ticket)
-            .join(Event, Event.ticket_id == Ticket.id)
-            .where(
-                Event.device_id == event.device_id, Event.episode_id == event.episode_id, Event.id != event.id
-            )
-            .limit(1)
-        )
-
-    def _mergeable(self, session: Session, event: Event, place: Place) -> Ticket | None:
-        same_zone = sa.and_(
-            Ticket.device_id == event.device_id,
-            Ticket.camera_id == event.camera_id,
-            Ticket.zone_id == event.zone_id,
-        )
-        same_site = sa.and_(Ticket.device_id == event.device_id, Ticket.site == place.site)
-        where_ = sa.or_(same_zone, same_site) if place.site and merges_by_site(event.type) else same_zone
-        return session.scalar(
-            sa.select(Ticket)
-            .where(
-                Ticket.type == event.type,
-                Ticket.status.in_([s.value for s in OPEN]),
-                where_,
-                Ticket.last_seen_at >= event.started_at - self._window,
-                Ticket.first_seen_at <= event.started_at + self._window,
-            )
-            .order_by(Ticket.last_seen_at.desc())
-            .limit(1)
-        )
 
     def _open(self, session: Session, event: Event, place: Place, now: datetime) -> Ticket:
         routed = self._router.route(event.type, place.district)
@@ -141,32 +139,6 @@ class TicketDesk:
         )
         return ticket
 
-    def _adopt_orphans(self, session: Session, start: Event, ticket: Ticket, now: datetime) -> None:
-        """Attach the episode's events that arrived before its start (rare: one aggregate query if none)."""
-        waiting = sa.and_(
-            Event.device_id == start.device_id,
-            Event.episode_id == start.episode_id,
-            Event.ticket_id.is_(None),
-            Event.id != start.id,
-        )
-        count, first, last = session.execute(
-            sa.select(sa.func.count(), sa.func.min(Event.started_at), sa.func.max(Event.observed_at)).where(
-                waiting
-            )
-        ).one()
-        if not count:
-            return
-        session.execute(
-            sa.update(Event)
-            .where(waiting)
-            .values(ticket_id=ticket.id)
-            .execution_options(synchronize_session=False)
-        )
-        ticket.event_count += count
-        ticket.first_seen_at = min(ticket.first_seen_at, _aware(first))
-        ticket.last_seen_at = max(ticket.last_seen_at, _aware(last))
-        ticket.updated_at = now
-
 
 def _join(ticket: Ticket, event: Event, now: datetime) -> None:
     event.ticket_id = ticket.id
@@ -192,22 +164,30 @@ def place_of(event: Event, camera: Camera) -> Place:
     )
 
 
-def _serialise_merges(session: Session, event: Event, place: Place) -> None:
-    """On PostgreSQL, replicas filing events of one place take turns, so two never open twin tickets.
+def _merge_places(event: Event, place: Place) -> list[merging.Place]:
+    """The places whose open tickets the event may join; the last one is the one its batch locks."""
+    if place.site and merges_by_site(event.type):
+        return [merging.zone_of(event), merging.site_of(event, place.site)]
+    return [merging.zone_of(event)]
 
-    SQLite needs nothing: it already lets one writer at a time through.
-    """
-    if session.get_bind().dialect.name != "postgresql":
+
+def _adopt(session: Session, adopted: merging.Adopted, ticket: Ticket, now: datetime) -> None:
+    """Attach the episode's events that arrived before its start (rare)."""
+    if not adopted.count or adopted.first is None or adopted.last is None:
         return
-    scope = (
-        f"site:{event.device_id}/{place.site}"
-        if place.site and merges_by_site(event.type)
-        else f"zone:{event.device_id}/{event.camera_id}/{event.zone_id}"
-    )
-    digest = hashlib.blake2b(f"{event.type}|{scope}".encode(), digest_size=8).digest()
-    session.execute(
-        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, "big", signed=True)}
-    )
+    if adopted.ids:
+        session.execute(
+            sa.update(Event)
+            .where(Event.id.in_(adopted.ids))
+            .values(ticket_id=ticket.id)
+            .execution_options(synchronize_session=False)
+        )
+    for event in adopted.events:
+        event.ticket_id = ticket.id
+    ticket.event_count += adopted.count
+    ticket.first_seen_at = min(ticket.first_seen_at, _aware(adopted.first))
+    ticket.last_seen_at = max(ticket.last_seen_at, _aware(adopted.last))
+    ticket.updated_at = now
 
 
 def _aware(value: datetime) -> datetime:

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import CentralConfig
-from central.ingest import Intake, MqttIngest
+from central.ingest import Intake
+from central.ingest_mqtt import MqttIngest
 from central.models import Camera, Device, Ticket
 from central.models import Event as EventRow
 from central.services import Services

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import CentralConfig
-from central.ingest import Intake, MqttIngest, Outcome
+from central.ingest import Intake, Outcome
+from central.ingest_mqtt import MqttIngest
 from central.models import Event as EventRow
 from central.models import Ticket
 from central.services import Services
