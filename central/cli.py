@@ -13,9 +13,11 @@ import structlog
 
 from central.account_commands import add_account_commands
 from central.app import create_app, server_options
+from central.bench_queries import add_bench_queries_command
 from central.config import CentralConfig, load_config, with_overrides
 from central.dataset import DatasetError, export_dataset
 from central.db import migrate
+from central.retention import Retention
 from central.services import build_services
 from central.shutdown import ShutdownSignals
 from contract.logs import configure_logging
@@ -99,6 +101,26 @@ def export_dataset_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def purge_command(args: argparse.Namespace) -> int:
+    config = _config_of(args)
+    if config.retention.evidence_days is None:
+        log.error("purge: retention.evidence_days is not set, so evidence is kept forever; nothing to purge")
+        return 2
+    services = build_services(config, with_ingest=False)
+    try:
+        migrate(services.engine)
+        retention = Retention(services.sessions, services.media, config.retention, services.clock)
+        report = retention.purge(dry_run=args.dry_run)
+    finally:
+        services.close()
+    verb = "would purge" if report.dry_run else "purged"
+    print(
+        f"{verb} {report.events} events, {report.references} media references and {report.media} media files "
+        f"of tickets finished more than {config.retention.evidence_days} days ago"
+    )
+    return 0
+
+
 def _storage_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="central configuration file (YAML)")
     parser.add_argument("--db", help="database URL (default: SQLite file in the data dir)")
@@ -144,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     export_parser.set_defaults(handler=export_dataset_command)
+    purge_parser = commands.add_parser(
+        "purge", help="delete the evidence of tickets finished longer ago than retention.evidence_days"
+    )
+    _storage_flags(purge_parser)
+    purge_parser.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    purge_parser.set_defaults(handler=purge_command)
+    add_bench_queries_command(commands)
     return parser
 
 

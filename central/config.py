@@ -219,6 +219,25 @@ class TicketsConfig(StrictModel):
     )
 
 
+class RetentionConfig(StrictModel):
+    evidence_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days after a ticket is finished (closed, rejected or duplicate) that its evidence is kept: "
+        "then its events, their media rows and the files no other event uses are purged; the ticket and its "
+        "audit trail stay. null keeps evidence forever.",
+    )
+    batch_events: int = Field(
+        default=500,
+        ge=1,
+        le=10000,
+        description="Events purged per transaction: small batches hold their row locks only briefly.",
+    )
+    interval_minutes: float = Field(
+        default=60.0, gt=0, description="How often the service looks for evidence past its retention."
+    )
+
+
 class IceServer(StrictModel):
     urls: list[str] = Field(min_length=1, description="stun:, turn: or turns: URLs of one server.")
     username: str | None = Field(default=None, description="TURN user name.")
@@ -295,6 +314,9 @@ class CentralConfig(StrictModel):
     media: MediaConfig = Field(default_factory=MediaConfig, description="Evidence storage.")
     tickets: TicketsConfig = Field(default_factory=TicketsConfig, description="How events become tickets.")
     live: LiveConfig = Field(default_factory=LiveConfig, description="Live view of cameras in the browser.")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="How long the evidence of finished tickets is kept."
+    )
     departments: list[Department] = Field(default_factory=list, description="Who receives tickets.")
     routes: list[Route] = Field(default_factory=list, description="Event type x district -> department.")
 

@@ -21,6 +21,7 @@ from central.db import make_engine, session_factory
 from central.ingest import Intake
 from central.ingest_mqtt import MqttIngest
 from central.media import MediaStore, media_store
+from central.retention import RetentionTask, retention_task
 from central.routing import Router
 from central.rpc import RpcClient
 from central.tickets import TicketDesk
@@ -46,6 +47,8 @@ class Services:
     changes: ChangeFeed
     ingest: MqttIngest | None = None
     departments: frozenset[str] = field(default_factory=frozenset)
+    retention: RetentionTask | None = None
+    """Purges expired evidence periodically; None when ``retention.evidence_days`` keeps it forever."""
 
     def start(self) -> None:
         """Connect to the broker: ingest, where this process runs it, and the RPC client. The change
@@ -53,10 +56,14 @@ class Services:
         if self.ingest is not None:
             self.ingest.start()
         self.rpc.start()
+        if self.retention is not None:
+            self.retention.start()
 
     async def stop(self) -> None:
         """Stop what runs beside the requests, the change feed's poller first (it may be running)."""
         await self.changes.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         self.rpc.stop()
         if self.ingest is not None:
             self.ingest.stop()
@@ -76,6 +83,7 @@ def build_services(config: CentralConfig, clock: Clock | None = None, with_inges
     sessions = session_factory(engine)
     router = Router(config)
     desk = TicketDesk(router, timedelta(minutes=config.tickets.merge_window_minutes))
+    media = media_store(config)
     intake = Intake(sessions, desk, clock, Topics(config.mqtt.topic_prefix), config.mqtt.max_payload_bytes)
     return Services(
         config=config,
@@ -84,10 +92,11 @@ def build_services(config: CentralConfig, clock: Clock | None = None, with_inges
         clock=clock,
         router=router,
         desk=desk,
-        media=media_store(config),
+        media=media,
         intake=intake,
         rpc=RpcClient(config.mqtt, config.live.rpc_timeout_s),
         changes=ChangeFeed(sessions),
         ingest=MqttIngest(config.mqtt, intake) if with_ingest else None,
         departments=frozenset(d.id for d in config.departments),
+        retention=retention_task(sessions, media, config.retention, clock),
     )

@@ -47,5 +47,8 @@ class LocalMediaStore:
     def open(self, sha256: str) -> BinaryIO:
         return self.path(sha256).open("rb")
 
+    def delete(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)
+
     def stream(self, sha256: str, start: int, end: int) -> Iterator[bytes]:
         return read_span(self.open(sha256), start, end)

@@ -113,6 +113,13 @@ class S3MediaStore:
         copy.seek(0)
         return cast(BinaryIO, copy)
 
+    def delete(self, sha256: str) -> None:
+        """S3 answers a delete of an absent key with success too."""
+        try:
+            self._client.delete_object(Bucket=self._settings.bucket, Key=self.key(sha256))
+        except (ClientError, BotoCoreError) as err:
+            raise self._unavailable("DELETE", sha256, err) from err
+
     def stream(self, sha256: str, start: int, end: int) -> Iterator[bytes]:
         if end <= start:
             return iter(())

@@ -52,6 +52,10 @@ class MediaStore(Protocol):
         """A seekable binary file of the stored bytes (FileNotFoundError when absent)."""
         ...
 
+    def delete(self, sha256: str) -> None:
+        """Remove the stored file; nothing happens when it is absent (retention may retry a batch)."""
+        ...
+
     def stream(self, sha256: str, start: int, end: int) -> Iterator[bytes]:
         """Bytes ``[start, end)`` of a stored file in pieces of at most ``CHUNK``.
 
