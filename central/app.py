@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from central.api import (
     auth_session,
     console,
+    dead_letters,
     devices,
     event_types,
     events_stream,
@@ -27,6 +28,7 @@ from central.api import (
 )
 from central.api.body_limit import BodyLimit, RouteLimit
 from central.api.security_headers import SecurityHeaders
+from central.changes import before_stop_signals
 from central.config import CentralConfig
 from central.services import Services
 
@@ -50,7 +52,7 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         services.start()
-        undo = events_stream.before_stop_signals(services.changes.close_streams)
+        undo = before_stop_signals(services.changes.close_streams)
         try:
             yield
         finally:
@@ -78,6 +80,7 @@ def create_app(services: Services) -> FastAPI:
         console,
         events_stream,
         event_types,
+        dead_letters,
     ):
         app.include_router(module.router)
     open311.geo_report_errors(app)

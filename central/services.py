@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from central.changes import ChangeFeed
 from central.clock import Clock, SystemClock
 from central.config import CentralConfig
 from central.db import make_engine, session_factory
@@ -26,11 +26,6 @@ from central.routing import Router
 from central.rpc import RpcClient
 from central.tickets import TicketDesk
 from contract.topics import Topics
-
-if TYPE_CHECKING:
-    # At run time ChangeFeed is imported where it is built: its module imports the API's deps,
-    # which import this one.
-    from central.api.events_stream import ChangeFeed
 
 
 @dataclass
@@ -76,7 +71,6 @@ class Services:
 def build_services(config: CentralConfig, clock: Clock | None = None, with_ingest: bool = True) -> Services:
     """Wire the parts from configuration; the database must already be migrated. Nothing connects
     to the broker before ``Services.start``."""
-    from central.api.events_stream import ChangeFeed  # not at the top: see the TYPE_CHECKING import above
 
     clock = clock or SystemClock()
     engine = make_engine(config.database_url)

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from central.api.events_stream import STREAM_S, ChangeFeed, TicketChange, _Listener
+from central.api.events_stream import STREAM_S
 from central.auth import Principal, Role
+from central.changes import ChangeFeed, TicketChange, _Listener
 from central.services import Services
 from contract.topics import Topics
 from tests.central.conftest import bearer

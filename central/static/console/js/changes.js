@@ -1,5 +1,5 @@
 // Ticket changes pushed by the central service as server-sent events (/api/v1/ticket-changes; see
-// central/api/events_stream.py). Each message names a ticket; views refetch what they show.
+// central/changes.py). Each message names a ticket; views refetch what they show.
 // The browser reconnects by itself; when the service cannot replay what was missed it says so
 // ("ready" with resumed: false, or "reset") and listeners get {reload: true}.
 
