@@ -133,7 +133,7 @@ def _session_principal(session: Session, token: str) -> Principal | None:
     ).first()
     if row is None:
         return None
-    user, api_token = row.tuple()
+    user, api_token = row
     if user is not None and user.disabled_at is None:
         return Principal(name=user.username, role=Role(user.role), department=user.department)
     if api_token is not None:

@@ -40,7 +40,7 @@ def department_figures(
             Ticket.resolved_at.is_not(None), Ticket.department.is_not(None), *window
         )
     ):
-        department, resolved_at, resolve_by = ticket.tuple()
+        department, resolved_at, resolve_by = ticket
         if department is not None and resolved_at is not None:
             resolved[department].append(resolve_by is None or resolved_at <= resolve_by)
     hours: dict[str, list[float]] = defaultdict(list)
@@ -52,7 +52,7 @@ def department_figures(
             *window,
         )
     ):
-        department, dispatched_at, closed_at = ticket.tuple()
+        department, dispatched_at, closed_at = ticket
         if department is not None and dispatched_at is not None and closed_at is not None:
             hours[department].append((closed_at - dispatched_at).total_seconds() / 3600)
     return [
@@ -74,4 +74,4 @@ def _counts(session: Session, condition: sa.ColumnElement[bool]) -> dict[str, in
         .where(condition, Ticket.department.is_not(None))
         .group_by(Ticket.department)
     )
-    return {department: count for department, count in rows.tuples() if department is not None}
+    return {department: count for department, count in rows if department is not None}

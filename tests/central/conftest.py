@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import structlog
 import yaml
 from fastapi.testclient import TestClient
 
@@ -30,13 +29,6 @@ from tests.support.paths import ROOT
 POSTGRES = os.environ.get("GRIDWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 EXAMPLE = ROOT / "central.example.yaml"
 START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _forget_cli_logging() -> Iterator[None]:
-    """A test calling ``main()`` points logging at its captured stderr; later tests must not write there."""
-    yield
-    structlog.reset_defaults()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -124,3 +116,10 @@ def tokens(services: Services) -> dict[str, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def bearer_only(token: str) -> dict[str, str]:
+    """``bearer`` with an empty Cookie header, which keeps the client's login cookie off this request:
+    the way to test the token alone (per-request ``cookies={}`` is merged into, not instead of, the
+    client's, and httpx deprecates it)."""
+    return {**bearer(token), "Cookie": ""}

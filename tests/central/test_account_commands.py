@@ -15,7 +15,7 @@ from central.auth import SESSION_COOKIE, Role
 from central.cli import main
 from central.models import AccountAudit, ApiToken
 from central.services import Services
-from tests.central.conftest import EXAMPLE, bearer
+from tests.central.conftest import EXAMPLE, bearer, bearer_only
 
 PASSWORD = "correct horse battery"
 
@@ -78,7 +78,7 @@ def test_revoking_a_token_refuses_it_and_its_login_sessions(
     code, _, err = run(capsys, "tokens", "revoke", ident, *common, "--actor", "ops-lead")
     assert code == 0
     assert f"revoked token {ident}" in err
-    assert client.get("/api/v1/auth/me", headers=bearer(tokens["operator"]), cookies={}).status_code == 401
+    assert client.get("/api/v1/auth/me", headers=bearer_only(tokens["operator"])).status_code == 401
     assert client.get("/api/v1/auth/me").status_code == 401, "the session made from the token ends too"
     assert ("token revoked", f"token {ident} (operator)", "ops-lead") in audit(services)
     code, out, _ = run(capsys, "tokens", "list", *common)
@@ -150,7 +150,7 @@ def test_reset_password_reads_stdin_and_ends_the_old_sessions(
     code, _, err = run(capsys, "users", "reset-password", "alice", *common)
     assert code == 0
     assert "new password for alice" in err
-    assert client.get("/api/v1/auth/me", headers=bearer(old_session), cookies={}).status_code == 401
+    assert client.get("/api/v1/auth/me", headers=bearer_only(old_session)).status_code == 401
     client.cookies.clear()
     assert (
         client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD}).status_code == 401

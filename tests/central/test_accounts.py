@@ -28,7 +28,7 @@ from central.models import ApiToken, User
 from central.services import Services
 from contract.event import MediaKind, MediaRef
 from contract.topics import Topics
-from tests.central.conftest import EXAMPLE, bearer
+from tests.central.conftest import EXAMPLE, bearer, bearer_only
 from tests.central.factories import event
 
 CSRF = {"X-Requested-With": "test"}
@@ -246,7 +246,7 @@ def test_logout_ends_the_session_everywhere(client: TestClient, users: dict[str,
     log_in(client, "alice")
     token = client.cookies[SESSION_COOKIE]
     assert client.post("/api/v1/auth/logout", headers=CSRF).status_code == 204
-    assert client.get("/api/v1/auth/me", headers=bearer(token), cookies={}).status_code == 401
+    assert client.get("/api/v1/auth/me", headers=bearer_only(token)).status_code == 401
 
 
 def test_expired_sessions_and_disabled_users_are_refused(services: Services, users: dict[str, str]) -> None:
@@ -269,14 +269,12 @@ def test_a_short_token_is_for_logged_in_sessions_and_ends_with_them(
     assert client.post("/api/v1/auth/short-token", headers=bearer(tokens["operator"])).status_code == 409
     log_in(client, "alice")
     short = client.post("/api/v1/auth/short-token", headers=CSRF).json()
-    assert client.get("/api/v1/live/settings", headers=bearer(short["token"]), cookies={}).status_code == 200
+    assert client.get("/api/v1/live/settings", headers=bearer_only(short["token"])).status_code == 200
     # a short token cannot make another one: it ends with the login it came from
-    assert (
-        client.post("/api/v1/auth/short-token", headers=bearer(short["token"]), cookies={}).status_code == 409
-    )
+    assert client.post("/api/v1/auth/short-token", headers=bearer_only(short["token"])).status_code == 409
     client.post("/api/v1/auth/logout", headers=CSRF)
-    assert client.get("/api/v1/auth/me", headers=bearer(short["token"]), cookies={}).status_code == 401
-    assert client.get("/api/v1/live/settings", headers=bearer(short["token"]), cookies={}).status_code == 401
+    assert client.get("/api/v1/auth/me", headers=bearer_only(short["token"])).status_code == 401
+    assert client.get("/api/v1/live/settings", headers=bearer_only(short["token"])).status_code == 401
 
 
 def test_api_tokens_may_expire_and_their_login_sessions_end_with_them(
