@@ -17,7 +17,7 @@ from sqlalchemy.orm.interfaces import ORMOption
 
 from central.api.deps import Reader, ServicesDep, SessionDep
 from central.api.schemas import MAX_ID, ActionIn, ShortText, TicketDetail, TicketOut, TicketPage
-from central.api.views import ticket_detail, ticket_out
+from central.api.views import stored_media, ticket_detail, ticket_out
 from central.auth import Principal
 from central.models import Event, Ticket
 from central.services import Services
@@ -126,7 +126,7 @@ def get_ticket(
     ticket_id: TicketPath, principal: Reader, services: ServicesDep, session: SessionDep
 ) -> TicketDetail:
     ticket = visible_ticket(session, ticket_id, principal, options=EVIDENCE)
-    return ticket_detail(ticket, services.clock.now(), services.media)
+    return ticket_detail(ticket, services.clock.now(), stored_media(session, ticket))
 
 
 @router.post(

@@ -22,12 +22,14 @@ from central.config import CentralConfig, load_config, with_overrides
 from central.db import migrate
 from central.media.s3 import s3_client
 from central.services import Services, build_services
-from contract.event import MediaKind
+from contract.event import MediaKind, MediaRef
+from contract.topics import Topics
 from contract.validation import ConfigError
 from edge.config import CentralConfig as EdgeCentralConfig
 from edge.delivery.uploader import MediaSkipped, Uploader
 from edge.evidence.store import MediaStore as EdgeMediaStore
 from tests.central.conftest import bearer, central_config
+from tests.central.factories import event
 from tests.central.serving import running
 from tests.support.s3 import SECRET_KEY, S3Gateway
 
@@ -226,3 +228,28 @@ def test_the_secret_key_is_never_shown(tmp_path: Path, bucket: dict[str, Any]) -
     assert overridden.media.s3.secret_key.get_secret_value() == SECRET_KEY, "kept across overrides"
     for shown in (repr(config), str(config), config.model_dump_json()):
         assert SECRET_KEY not in shown
+
+
+def test_a_ticket_still_opens_while_the_bucket_is_unreachable(
+    gateway: S3Gateway,
+    replicas: tuple[Services, Services],
+    clients: tuple[TestClient, TestClient],
+    tokens: dict[str, str],
+) -> None:
+    """Whether a piece of evidence arrived is the database's to say: asking the bucket about every piece
+    would cost a request each, and an outage of the store would take the whole ticket down with it."""
+    a, b = clients
+    assert put(a, tokens["device"]).status_code == 201
+    stored = MediaRef(
+        kind=MediaKind.clip, sha256=SHA, bytes=len(BODY), content_type="video/mp4", label="clip"
+    )
+    missing = MediaRef(kind=MediaKind.snapshot, sha256="0" * 64, bytes=10, content_type="image/jpeg")
+    e = event(device="box-1", media=[stored, missing])
+    assert replicas[0].intake.event(Topics().events(e.device_id), e.to_json().encode()).value == "stored"
+    gateway.stop()
+    response = b.get("/api/v1/tickets/1", headers=bearer(tokens["admin"]))
+    assert response.status_code == 200, response.text
+    assert [(m["sha256"], m["stored"]) for m in response.json()["events"][0]["media"]] == [
+        (SHA, True),
+        ("0" * 64, False),
+    ]
