@@ -58,6 +58,7 @@ _.max_inflight_messages
 _.max_queued_messages
 _.SessionExpiryInterval  # paho-mqtt's MQTT v5 Properties
 _.MessageExpiryInterval
+_.ReceiveMaximum
 _.thread_type  # PyAV codec contexts and streams
 _.copy_opaque
 _.skip_frame
