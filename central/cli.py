@@ -13,10 +13,12 @@ import structlog
 
 from central.account_commands import add_account_commands
 from central.app import create_app, server_options
+from central.bench_ingest import add_bench_command
 from central.bench_queries import add_bench_queries_command
 from central.config import CentralConfig, load_config, with_overrides
 from central.dataset import DatasetError, export_dataset
 from central.db import migrate
+from central.dead_letter_commands import add_dead_letter_commands
 from central.retention import Retention
 from central.services import build_services
 from central.shutdown import ShutdownSignals
@@ -149,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser.set_defaults(handler=check_config)
 
     add_account_commands(commands, _storage_flags, _config_of)
+    add_dead_letter_commands(commands, _storage_flags, _config_of)
+    add_bench_command(commands)
 
     export_parser = commands.add_parser(
         "export-dataset",

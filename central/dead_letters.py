@@ -68,30 +68,29 @@ def newest(session: Session, limit: int, before_id: int | None = None) -> list[D
     return list(session.scalars(query))
 
 
-Replay = Callable[[str, bytes], bool]
-"""Hands a message to ingest again; True when it no longer dead-letters (stored, duplicate, refused)."""
+Replay = Callable[[str, bytes], bool | None]
+"""Hands a message to ingest again: True when it is filed now (or no longer needs to be), False when it
+failed again (ingest kept a new letter), None when ingest could not try (the database went away)."""
 
 
 def replay(sessions: sessionmaker[Session], handle: Replay, only_id: int | None = None) -> tuple[int, int]:
-    """Replay the dead letters (or one), oldest first: (replayed, still failing).
+    """Replay the dead letters (or one), oldest first: (filed, still failing).
 
-    Each replayed letter is deleted: one that fails again has meanwhile been kept by ingest as a new
-    letter with the new error, so there is always one row per message still failing.
+    A letter is deleted once ingest has tried it: one that fails again has meanwhile been kept as a
+    new letter with the new error, so there is always one row per message still failing. Replaying
+    stops at the first message ingest could not try.
     """
     with sessions() as session:
-        query = sa.select(DeadLetter.id).order_by(DeadLetter.id)
+        query = sa.select(DeadLetter).order_by(DeadLetter.id)
         if only_id is not None:
             query = query.where(DeadLetter.id == only_id)
-        ids = list(session.scalars(query))
-    done = failing = 0
-    for letter_id in ids:
-        with sessions.begin() as session:
-            letter = session.get(DeadLetter, letter_id)
-            if letter is None:
-                continue
-            topic, payload = letter.topic, bytes(letter.payload)
-        ok = handle(topic, payload)
+        letters = [(letter.id, letter.topic, bytes(letter.payload)) for letter in session.scalars(query)]
+    filed = failing = 0
+    for letter_id, topic, payload in letters:
+        result = handle(topic, payload)
+        if result is None:
+            break
         with sessions.begin() as session:
             session.execute(sa.delete(DeadLetter).where(DeadLetter.id == letter_id))
-        done, failing = (done + 1, failing) if ok else (done, failing + 1)
-    return done, failing
+        filed, failing = (filed + 1, failing) if result else (filed, failing + 1)
+    return filed, failing

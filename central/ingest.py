@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -30,7 +30,8 @@ from central import dead_letters
 from central.clock import Clock
 from central.dead_letters import Letter
 from central.devices import Claim, RecordableStatus, Sighting, StaleStatus, claim_cameras, record_status
-from central.models import Camera, EventMedia, Ticket
+from central.inserts import insert_events
+from central.models import Camera, Ticket
 from central.models import Event as EventRow
 from central.tickets import Filing, TicketDesk
 from contract.event import Event
@@ -263,14 +264,10 @@ class Intake:
                     fresh.setdefault(event.event_id, event)
             claims = [Claim(e.device_id, e.camera_id, Sighting.of_details(e.details)) for e in fresh.values()]
             cameras = claim_cameras(session, claims, now)
-            filings = [
-                Filing(_event_row(e, now), cameras[e.camera_id])
-                for e in fresh.values()
-                if _owns(e, cameras[e.camera_id])
-            ]
-            tickets = self._desk.file(session, filings, now)
-            session.add_all(f.event for f in filings)
-        filed = {f.event.event_id: t for f, t in zip(filings, tickets, strict=True)}
+            new = [_NewEvent.of(e, now) for e in fresh.values() if _owns(e, cameras[e.camera_id])]
+            tickets = self._desk.file(session, [Filing(n, cameras[n.camera_id]) for n in new], now)
+            insert_events(session, [n.row() for n in new], [n.media for n in new])
+        filed = {n.event_id: t for n, t in zip(new, tickets, strict=True)}
         return [_outcome(e, fresh, filed) for e in events]
 
     def _store_status(self, device_id: str, status: DeviceStatus) -> Outcome:
@@ -329,26 +326,64 @@ def _describe(err: ValidationError) -> str:
     return text[:500] + more
 
 
-def _event_row(event: Event, now: datetime) -> EventRow:
-    episode = event.details.episode_id
-    return EventRow(
-        event_id=event.event_id,
-        phase=event.phase.value,
-        type=event.type.value,
-        device_id=event.device_id,
-        camera_id=event.camera_id,
-        zone_id=event.zone_id,
-        episode_id=episode[:64] if episode else None,
-        started_at=event.started_at,
-        observed_at=event.observed_at,
-        ended_at=event.ended_at,
-        received_at=now,
-        confidence=event.confidence,
-        details=event.details_json(),
-        media=[
-            EventMedia(
-                sha256=m.sha256, kind=m.kind.value, content_type=m.content_type, bytes=m.bytes, label=m.label
-            )
-            for m in event.media
-        ],
-    )
+@dataclass(slots=True)
+class _NewEvent:
+    """An event on its way into the table: what the desk files (``central.merging.Filable``), then inserts."""
+
+    event_id: uuid.UUID
+    phase: str
+    type: str
+    device_id: str
+    camera_id: str
+    zone_id: str
+    episode_id: str | None
+    started_at: datetime
+    observed_at: datetime
+    details: dict[str, Any]
+    values: dict[str, Any]
+    media: list[dict[str, Any]]
+    ticket_id: int | None = None
+
+    @classmethod
+    def of(cls, event: Event, now: datetime) -> _NewEvent:
+        episode = event.details.episode_id
+        return cls(
+            event_id=event.event_id,
+            phase=event.phase.value,
+            type=event.type.value,
+            device_id=event.device_id,
+            camera_id=event.camera_id,
+            zone_id=event.zone_id,
+            episode_id=episode[:64] if episode else None,
+            started_at=event.started_at,
+            observed_at=event.observed_at,
+            details=event.details_json(),
+            values={"ended_at": event.ended_at, "received_at": now, "confidence": event.confidence},
+            media=[
+                {
+                    "sha256": m.sha256,
+                    "kind": m.kind.value,
+                    "content_type": m.content_type,
+                    "bytes": m.bytes,
+                    "label": m.label,
+                }
+                for m in event.media
+            ],
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The events table's columns."""
+        return {
+            "event_id": self.event_id,
+            "ticket_id": self.ticket_id,
+            "phase": self.phase,
+            "type": self.type,
+            "device_id": self.device_id,
+            "camera_id": self.camera_id,
+            "zone_id": self.zone_id,
+            "episode_id": self.episode_id,
+            "started_at": self.started_at,
+            "observed_at": self.observed_at,
+            "details": self.details,
+            **self.values,
+        }

@@ -17,6 +17,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -30,11 +31,27 @@ Place = tuple[str, ...]
 _OPEN = frozenset(s.value for s in OPEN)
 
 
-def zone_of(event: Event) -> Place:
+class Filable(Protocol):
+    """An event about to be stored, as the desk files it: not a row yet, so a batch is inserted in one go."""
+
+    event_id: Any
+    phase: str
+    type: str
+    device_id: str
+    camera_id: str
+    zone_id: str
+    episode_id: str | None
+    started_at: datetime
+    observed_at: datetime
+    details: dict[str, Any]
+    ticket_id: int | None
+
+
+def zone_of(event: Filable) -> Place:
     return ("zone", event.type, event.device_id, event.camera_id, event.zone_id)
 
 
-def site_of(event: Event, site: str) -> Place:
+def site_of(event: Filable, site: str) -> Place:
     return ("site", event.type, event.device_id, site)
 
 
@@ -65,21 +82,17 @@ class _Waiting:
     """Events of an episode stored before its start, not yet on a ticket."""
 
     stored: list[tuple[int, datetime, datetime]] = field(default_factory=list)
-    batch: list[Event] = field(default_factory=list)
+    batch: list[Filable] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Adopted:
-    """The waiting events a start takes onto its ticket."""
+@dataclass
+class _Seen:
+    """A ticket's span and events as the batch has changed them; written to the row once, at the end."""
 
-    ids: list[int]
-    events: list[Event]
-    first: datetime | None
-    last: datetime | None
-
-    @property
-    def count(self) -> int:
-        return len(self.ids) + len(self.events)
+    ticket: Ticket
+    first: datetime
+    last: datetime
+    added: int = 0
 
 
 class Book:
@@ -90,10 +103,11 @@ class Book:
         self._episodes: dict[tuple[str, str], Ticket] = {}
         self._places: dict[Place, list[Ticket]] = defaultdict(list)
         self._waiting: dict[tuple[str, str], _Waiting] = defaultdict(_Waiting)
+        self._seen: dict[int, _Seen] = {}
 
     @classmethod
-    def load(cls, session: Session, events: list[Event], places: set[Place], window: timedelta) -> Book:
-        """Read what ``events`` (not yet in the session) may join; call after ``serialise``."""
+    def load(cls, session: Session, events: list[Filable], places: set[Place], window: timedelta) -> Book:
+        """Read what ``events`` may join; call after ``serialise``."""
         book = cls(window)
         book._load_episodes(session, {(e.device_id, e.episode_id) for e in events if e.episode_id})
         if events:
@@ -140,40 +154,65 @@ class Book:
         for ticket in tickets:
             self.opened(ticket)
 
-    def episode_ticket(self, event: Event) -> Ticket | None:
+    def episode_ticket(self, event: Filable) -> Ticket | None:
         return self._episodes.get((event.device_id, event.episode_id)) if event.episode_id else None
 
-    def mergeable(self, event: Event, places: list[Place]) -> Ticket | None:
+    def mergeable(self, event: Filable, places: list[Place]) -> Ticket | None:
         """The open ticket of the event's places last seen most recently within the merge window."""
         since, until = event.started_at - self._window, event.started_at + self._window
         fits = [
-            t
+            (seen.last, t)
             for place in places
             for t in self._places.get(place, ())
-            if t.status in _OPEN and t.last_seen_at >= since and t.first_seen_at <= until
+            if t.status in _OPEN and (seen := self._span(t)).last >= since and seen.first <= until
         ]
-        return max(fits, key=lambda t: t.last_seen_at, default=None)
+        return max(fits, key=lambda fit: fit[0], default=(None, None))[1]
 
     def opened(self, ticket: Ticket) -> None:
         for place in _ticket_places(ticket):
             self._places[place].append(ticket)
 
-    def joined(self, event: Event, ticket: Ticket) -> None:
+    def join(self, ticket: Ticket, event: Filable) -> None:
+        event.ticket_id = ticket.id
+        self._widen(ticket, 1, event.started_at, event.observed_at)
         if event.episode_id:
             self._episodes.setdefault((event.device_id, event.episode_id), ticket)
 
-    def waits(self, event: Event) -> None:
+    def waits(self, event: Filable) -> None:
         if event.episode_id:
             self._waiting[(event.device_id, event.episode_id)].batch.append(event)
 
-    def adopt(self, start: Event) -> Adopted:
-        """Take the episode's waiting events off the book, for the start's ticket."""
+    def adopt(self, start: Filable, ticket: Ticket) -> list[int]:
+        """Put the episode's waiting events on the start's ticket; the ids of those already stored,
+        whose rows the caller updates."""
         waiting = self._waiting.pop((start.device_id, start.episode_id or ""), _Waiting())
-        firsts = [s for _, s, _ in waiting.stored] + [e.started_at for e in waiting.batch]
-        lasts = [o for _, _, o in waiting.stored] + [e.observed_at for e in waiting.batch]
-        return Adopted(
-            ids=[i for i, _, _ in waiting.stored],
-            events=waiting.batch,
-            first=min(firsts, default=None),
-            last=max(lasts, default=None),
-        )
+        for event in waiting.batch:
+            event.ticket_id = ticket.id
+        for _, first, last in waiting.stored:
+            self._widen(ticket, 1, first, last)
+        for event in waiting.batch:
+            self._widen(ticket, 1, event.started_at, event.observed_at)
+        return [i for i, _, _ in waiting.stored]
+
+    def settle(self, now: datetime) -> None:
+        """Write the batch's changes into the tickets it touched (one UPDATE each when flushed)."""
+        for seen in self._seen.values():
+            if not seen.added:
+                continue
+            ticket = seen.ticket
+            ticket.event_count += seen.added
+            ticket.first_seen_at = seen.first
+            ticket.last_seen_at = seen.last
+            ticket.updated_at = now
+
+    def _span(self, ticket: Ticket) -> _Seen:
+        seen = self._seen.get(id(ticket))
+        if seen is None:
+            seen = self._seen[id(ticket)] = _Seen(ticket, ticket.first_seen_at, ticket.last_seen_at)
+        return seen
+
+    def _widen(self, ticket: Ticket, events: int, first: datetime, last: datetime) -> None:
+        seen = self._span(ticket)
+        seen.added += events
+        seen.first = min(seen.first, first)
+        seen.last = max(seen.last, last)

@@ -12,7 +12,7 @@ arrives before its start waits unattached and is adopted when the start comes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -49,7 +49,7 @@ class Place:
 class Filing:
     """An event row to file (not yet in the session) and the record of its camera, which its device owns."""
 
-    event: Event
+    event: merging.Filable
     camera: Camera
 
 
@@ -64,8 +64,7 @@ class TicketDesk:
         """Each event's ticket, or None while an update/end waits for its start; the events are filed
         in order, each as if it came alone after the ones before it (``central.merging``).
 
-        The caller adds the event rows to the session afterwards, so they are inserted in one go with
-        their tickets set.
+        The caller inserts the events afterwards, in one go with their tickets set.
         """
         places = [place_of(f.event, f.camera) for f in filings]
         scopes = [_merge_places(f.event, place) for f, place in zip(filings, places, strict=True)]
@@ -73,16 +72,18 @@ class TicketDesk:
         book = merging.Book.load(
             session, [f.event for f in filings], {p for scope in scopes for p in scope}, self._window
         )
-        return [
+        tickets = [
             self._file_one(session, book, f.event, place, scope, now)
             for f, place, scope in zip(filings, places, scopes, strict=True)
         ]
+        book.settle(now)
+        return tickets
 
     def _file_one(
         self,
         session: Session,
         book: merging.Book,
-        event: Event,
+        event: merging.Filable,
         place: Place,
         scope: list[merging.Place],
         now: datetime,
@@ -101,13 +102,12 @@ class TicketDesk:
         if ticket is None:
             ticket = self._open(session, event, place, now)
             book.opened(ticket)
-        _join(ticket, event, now)
-        book.joined(event, ticket)
+        book.join(ticket, event)
         if event.phase == "start" and event.episode_id:
-            _adopt(session, book.adopt(event), ticket, now)
+            _adopt(session, book.adopt(event, ticket), ticket)
         return ticket
 
-    def _open(self, session: Session, event: Event, place: Place, now: datetime) -> Ticket:
+    def _open(self, session: Session, event: merging.Filable, place: Place, now: datetime) -> Ticket:
         routed = self._router.route(event.type, place.district)
         where = place.camera_name or event.camera_id
         ticket = Ticket(
@@ -140,15 +140,7 @@ class TicketDesk:
         return ticket
 
 
-def _join(ticket: Ticket, event: Event, now: datetime) -> None:
-    event.ticket_id = ticket.id
-    ticket.event_count += 1
-    ticket.first_seen_at = min(ticket.first_seen_at, event.started_at)
-    ticket.last_seen_at = max(ticket.last_seen_at, event.observed_at)
-    ticket.updated_at = now
-
-
-def place_of(event: Event, camera: Camera) -> Place:
+def place_of(event: merging.Filable, camera: Camera) -> Place:
     """The camera's record says where; the event's details only add a map position.
 
     ``event.details`` is what ingest stored of the contract's validated details, so reading it back
@@ -164,34 +156,19 @@ def place_of(event: Event, camera: Camera) -> Place:
     )
 
 
-def _merge_places(event: Event, place: Place) -> list[merging.Place]:
+def _merge_places(event: merging.Filable, place: Place) -> list[merging.Place]:
     """The places whose open tickets the event may join; the last one is the one its batch locks."""
     if place.site and merges_by_site(event.type):
         return [merging.zone_of(event), merging.site_of(event, place.site)]
     return [merging.zone_of(event)]
 
 
-def _adopt(session: Session, adopted: merging.Adopted, ticket: Ticket, now: datetime) -> None:
-    """Attach the episode's events that arrived before its start (rare)."""
-    if not adopted.count or adopted.first is None or adopted.last is None:
-        return
-    if adopted.ids:
+def _adopt(session: Session, stored: list[int], ticket: Ticket) -> None:
+    """Attach the episode's stored events that arrived before its start (rare)."""
+    if stored:
         session.execute(
             sa.update(Event)
-            .where(Event.id.in_(adopted.ids))
+            .where(Event.id.in_(stored))
             .values(ticket_id=ticket.id)
             .execution_options(synchronize_session=False)
         )
-    for event in adopted.events:
-        event.ticket_id = ticket.id
-    ticket.event_count += adopted.count
-    ticket.first_seen_at = min(ticket.first_seen_at, _aware(adopted.first))
-    ticket.last_seen_at = max(ticket.last_seen_at, _aware(adopted.last))
-    ticket.updated_at = now
-
-
-def _aware(value: datetime) -> datetime:
-    """Aggregates bypass the column type, so SQLite hands back naive UTC (or even text) here."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
