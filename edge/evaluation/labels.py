@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from contract.event import EventType
 from contract.ids import ID_PATTERN
-from contract.validation import read_yaml, validate
+from contract.validation import read_yaml, require_unique_ids, validate
 from edge.configbase import StrictModel
 
 SCHEMA = "gridwatch.labels/1"
@@ -58,10 +58,7 @@ class Labels(StrictModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Labels:
-        ids = [recording.id for recording in self.recordings]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"recording ids must be unique; repeated: {', '.join(dupes)}")
+        require_unique_ids((recording.id for recording in self.recordings), "recordings")
         return self
 
 

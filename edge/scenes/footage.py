@@ -59,9 +59,6 @@ class Footage:
         with av.open(str(self.media / name)) as container:
             return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
 
-    def still(self, name: str, index: int) -> np.ndarray:
-        return self.frames(name)[index].copy()
-
     @cache  # noqa: B019
     def empty_road(self) -> np.ndarray:
         """highway.mp4 without its traffic: the median of every 15th frame."""

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from contract.event import Event, EventType, Phase
 from contract.validation import ConfigError
@@ -278,3 +279,12 @@ def test_generated_suite_scores_every_rule(
     rules = json.loads((tmp_path / "report.json").read_text())["rules"]
     for rule in ("dust", "illegal_building", "illegal_parking"):
         assert (rules[rule]["tp"], rules[rule]["fp"], rules[rule]["fn"]) == (1, 0, 0), (rule, rules[rule])
+
+
+def test_a_repeated_recording_id_is_named_with_its_first_use() -> None:
+    recording = {"id": "rec-1", "source": "a.mp4", "camera": "cam", "start_time": "2026-01-01T00:00:00Z"}
+    expected = "recordings[2].id: duplicate id 'rec-1' (first at recordings[0])"
+    with pytest.raises(ValidationError, match=re.escape(expected)):
+        Labels.model_validate(
+            {"config": "edge.yaml", "recordings": [recording, {**recording, "id": "rec-2"}, recording]}
+        )
