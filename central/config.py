@@ -12,21 +12,15 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from contract.event_types import CATALOGUE, EventType
 from contract.ids import ID_PATTERN
 from contract.topics import DEFAULT_PREFIX
-from contract.validation import ConfigError, read_yaml, repeated_ids, validate
+from contract.validation import ConfigError, StrictModel, read_yaml, repeated_ids, validate
 
 ANY_DISTRICT = "*"
 MACHINE_ID = Path("/etc/machine-id")
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a misspelt key must fail loudly, not fall back to a default."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class DatabaseConfig(StrictModel):

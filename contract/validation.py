@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
 M = TypeVar("M", bound=BaseModel)
@@ -23,6 +23,13 @@ _REWORDED = {
     "extra_forbidden": "unknown key",
     "missing": "required key is missing",
 }
+
+
+class StrictModel(BaseModel):
+    """The base of every configuration model on both sides: a misspelt key must fail loudly, not fall
+    back to a default."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class ConfigError(Exception):

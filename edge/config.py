@@ -13,9 +13,8 @@ from pydantic import Field, model_validator
 
 from contract.ids import ID_PATTERN
 from contract.topics import DEFAULT_PREFIX
-from contract.validation import read_yaml, require_unique_ids, validate
+from contract.validation import StrictModel, read_yaml, require_unique_ids, validate
 from edge.analysis.zones import Polygon
-from edge.configbase import StrictModel
 from edge.rules.registry import ZoneRules
 
 

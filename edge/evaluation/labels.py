@@ -13,8 +13,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from contract.event import EventType
 from contract.ids import ID_PATTERN
-from contract.validation import read_yaml, require_unique_ids, validate
-from edge.configbase import StrictModel
+from contract.validation import StrictModel, read_yaml, require_unique_ids, validate
 
 SCHEMA = "gridwatch.labels/1"
 

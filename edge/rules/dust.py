@@ -20,10 +20,10 @@ import structlog
 from pydantic import Field
 
 from contract.event import DustDetails, EventType, Phase
+from contract.validation import StrictModel
 from edge.analysis.haze import HazeMaps, HazeMeasures, HazeScore, score
 from edge.analysis.zones import Polygon, Zone
 from edge.capture.frames import Frame
-from edge.configbase import StrictModel
 from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict
 from edge.rules.context import RuleContext
 

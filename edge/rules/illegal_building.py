@@ -27,11 +27,11 @@ import structlog
 from pydantic import Field, model_validator
 
 from contract.event import EventType, IllegalBuildingDetails, Phase
+from contract.validation import StrictModel
 from edge.analysis.reference import Reference
 from edge.analysis.structure import Change, Crop, compare, persistent_change
 from edge.analysis.zones import Zone
 from edge.capture.frames import Frame
-from edge.configbase import StrictModel
 from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict
 from edge.rules.context import RuleContext
 

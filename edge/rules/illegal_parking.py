@@ -17,9 +17,9 @@ import structlog
 from pydantic import Field
 
 from contract.event import EventType, IllegalParkingDetails, Phase
+from contract.validation import StrictModel
 from edge.analysis.appearance import similarity, thumbnail
 from edge.analysis.zones import Zone
-from edge.configbase import StrictModel
 from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict, normalised_box
 from edge.rules.context import RuleContext
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
+from contract.validation import StrictModel
 from edge.analysis.zones import Zone
-from edge.configbase import StrictModel
 from edge.rules.base import Rule
 from edge.rules.bound import BoundRule
 from edge.rules.context import RuleContext

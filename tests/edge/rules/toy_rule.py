@@ -13,8 +13,8 @@ import cv2
 from pydantic import Field
 
 from contract.event import DustDetails, EventType, Phase
+from contract.validation import StrictModel
 from edge.analysis.zones import Zone
-from edge.configbase import StrictModel
 from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict
 from edge.rules.context import RuleContext
 
