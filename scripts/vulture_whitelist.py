@@ -26,6 +26,12 @@ _.on_time_rate  # central/stats.py and central/api/schemas.py: the statistics pa
 _.median_hours_to_close
 _.jpeg_base64  # contract/rpc.py: the snapshot answer, read by key in central/api/live.py
 _.echoed  # tests: the echo RPC's answer, compared as a dict
+# contract/event.py: event details the edge's rules write by keyword and the centre keeps as JSON for the
+# console and the dataset export, which read them by key.
+_.dwell_threshold_s
+_.peak_score
+_.regions
+_.reference_since
 # central/api/open311.py: fields of the GeoReport v2 documents that the standard defines.
 _.service_name
 _.keywords
