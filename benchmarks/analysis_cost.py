@@ -24,10 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GRIDWATCH_SHARED", ROOT.parent / "shared"))
 
 CASES: list[tuple[str, dict[str, Any]]] = [
-    ("every frame decoded, 1/s analysed", {"keyframes_only": False}),
-    ("keyframes + max_gap_s (default)", {}),
+    ("every frame decoded", {"reader": {"keyframes_only": False}, "change": {"enabled": False}}),
+    ("keyframes + max_gap_s", {"change": {"enabled": False}}),
+    ("+ change gate (default)", {}),
 ]
-"""Column header, and the camera's reader settings for that case."""
+"""Column header, and the camera's settings for that case (each change after the one before)."""
 
 
 def main() -> None:
@@ -44,9 +45,11 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("warning")
     reports = []
-    for _, reader in CASES:
+    for _, settings in CASES:
         config = default_config(str(args.model))
-        config.cameras[0].reader = config.cameras[0].reader.model_copy(update=reader)
+        camera = config.cameras[0]
+        camera.reader = camera.reader.model_copy(update=settings.get("reader", {}))
+        camera.change = camera.change.model_copy(update=settings.get("change", {}))
         reports.append(bench(config, BenchRequest(source=str(args.video), cameras=args.cameras)))
     if not args.no_baseline:
         config = default_config(str(args.model))

@@ -122,6 +122,7 @@ def bench(config: EdgeConfig, request: BenchRequest, stop: threading.Event | Non
         "packets": decoding.packets,
         "frames_decoded": decoding.decoded,
         "frames_analysed": run.frames_analysed,
+        "frames_skipped": run.frames_skipped,
         "decode_ms_per_frame": round(1000 * decoding.cpu_s / max(decoding.decoded, 1), 2),
         "infer_ms_per_frame": round(1000 * _infer_cpu(detector, decoding.samples), 2),
         **run.figures(video_s),
@@ -190,6 +191,11 @@ class _Run:
     @property
     def frames_analysed(self) -> int:
         return self.cameras[0].pipeline.frames
+
+    @property
+    def frames_skipped(self) -> int:
+        """Analysed frames the detector did not look at: nothing had changed in a zone."""
+        return self.cameras[0].pipeline.changes.skipped
 
     def figures(self, video_s: float) -> dict[str, Any]:
         count = len(self.cameras)
@@ -348,6 +354,7 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("packets", "frames in the stream", str),
     ("frames_decoded", "frames decoded", str),
     ("frames_analysed", "frames analysed", str),
+    ("frames_skipped", "of which inference skipped (no change)", str),
     ("decode_ms_per_frame", "decode CPU-ms per decoded frame", lambda v: f"{v:.2f}"),
     ("infer_ms_per_frame", "inference CPU-ms per frame", lambda v: f"{v:.2f}"),
     ("starts", "parking starts", str),

@@ -24,6 +24,7 @@ KEYS = {
     "rss_mb_per_camera",
     "frames_decoded",
     "frames_analysed",
+    "frames_skipped",
     "decode_ms_per_frame",
     "infer_ms_per_frame",
     "starts",
