@@ -174,14 +174,18 @@ class Location(StrictModel):
     lon: float = Field(ge=-180, le=180)
 
 
+RULE_TIMES = {"illegal_parking": "dwell_s", "dust": "min_duration_s", "illegal_building": "check_window_s"}
+"""Rule -> the field of its config holding the shortest time it measures. A rule not named here is taken
+to need every frame ``analysis_fps`` gives it."""
+
+
 def _rule_time_s(rules: ZoneRules) -> float:
     """The shortest time any of a zone's rules measures, in seconds."""
-    times = [
-        rules.illegal_parking.dwell_s if rules.illegal_parking else None,
-        rules.dust.min_duration_s if rules.dust else None,
-        rules.illegal_building.check_window_s if rules.illegal_building else None,
-    ]
-    return min(t for t in times if t is not None)
+    return min(
+        float(getattr(config, RULE_TIMES[name])) if name in RULE_TIMES else 0.0
+        for name, config in rules
+        if config is not None
+    )
 
 
 class ZoneConfig(StrictModel):

@@ -23,6 +23,7 @@ from typing import TypeVar
 import structlog
 
 from contract.event import Event, MediaKind, MediaRef, MissingMedia, build_details, new_event_id
+from edge.analysis.change import ChangeGate
 from edge.analysis.detector import Detector
 from edge.analysis.tracking import Tracker
 from edge.capture.frames import Frame
@@ -69,6 +70,7 @@ class CameraPipeline:
         self._zones = zones_of(camera)
         self._rules = build_rules(camera, context.state_dir)
         self._tracker = Tracker(context.tracker_yaml, camera.analysis_fps)
+        self.changes = ChangeGate.for_camera(camera)
         evidence = context.evidence
         self.ring = PacketRing(evidence.pre_s + evidence.post_s + 10.0)
         self._pending: deque[Finding] = deque()
@@ -107,7 +109,7 @@ class CameraPipeline:
         log.info("pipeline finished", camera=self.camera.id, events=self.events, live=live)
 
     def process(self, frame: Frame) -> None:
-        detections = self._context.detector.detect(frame.image)
+        detections = self.changes.detect(frame, self._context.detector.detect)
         analysed = AnalysedFrame(frame, self._tracker.update(detections, frame.image))
         self.health.frame_analysed()
         self.frames += 1
