@@ -104,7 +104,7 @@ class ReaderConfig(StrictModel):
         default=True,
         description="Decode keyframes (at most analysis_fps a second) and, where they are further apart than "
         "max_gap_s, the frame due then: the cheapest sampling the rules allow. false: decode every frame and "
-        "analyse analysis_fps of them (at 1080p25 about twelve times the CPU of a 2 s GOP's keyframes).",
+        "analyse analysis_fps of them (at 1080p25 with a 2 s GOP, about four times the CPU in all).",
     )
     max_gap_s: float | None = Field(
         default=None,
