@@ -111,6 +111,9 @@ CASES: tuple[Case, ...] = (
 )
 
 
+CHANGE_POLL = "change stream poll"
+
+
 @dataclass(frozen=True)
 class Timing:
     name: str
@@ -131,34 +134,47 @@ def bench_config(database_url: str, data_dir: Path) -> CentralConfig:
     return parse_config(data, "bench-queries")
 
 
-def run_benchmark(
-    config: CentralConfig, tickets: int, repeat: int, reuse: bool, progress: bool
-) -> dict[str, Any]:
-    """Seed (unless ``reuse``), then time every case; returns the JSON document."""
+@dataclass(frozen=True)
+class Plan:
+    """How much to seed and what to time."""
+
+    tickets: int
+    repeat: int
+    reuse: bool = False
+    only: tuple[str, ...] = ()
+    """Time only the queries whose names contain one of these (every query when empty)."""
+    progress: bool = True
+
+    def wants(self, name: str) -> bool:
+        return not self.only or any(part in name for part in self.only)
+
+
+def run_benchmark(config: CentralConfig, plan: Plan) -> dict[str, Any]:
+    """Seed (unless ``plan.reuse``), then time the queries; returns the JSON document."""
     services = build_services(config, with_ingest=False)
     try:
         migrate(services.engine)
         present = count_tickets(services.engine)
-        if not reuse and present:
+        if not plan.reuse and present:
             raise SystemExit(f"bench-queries: the database already holds {present} tickets; use --reuse")
         seed_s = 0.0
-        if not reuse:
+        if not plan.reuse:
             started = time.perf_counter()
-            HistoryWriter(services.engine, services.clock.now()).write(tickets, progress)
+            HistoryWriter(services.engine, services.clock.now()).write(plan.tickets, plan.progress)
             seed_s = time.perf_counter() - started
-        timings = _measure(services, repeat, progress)
+        timings = _measure(services, plan)
         return {
             "db": services.engine.dialect.name,
             "tickets": count_tickets(services.engine),
             "seed_s": round(seed_s, 1),
-            "repeat": repeat,
+            "repeat": plan.repeat,
             "queries": [t.__dict__ for t in timings],
         }
     finally:
         services.close()
 
 
-def _measure(services: Services, repeat: int, progress: bool) -> list[Timing]:
+def _measure(services: Services, plan: Plan) -> list[Timing]:
     with services.sessions() as session:
         cameras = list(session.scalars(sa.select(Camera.camera_id)))
         max_ticket = session.scalar(sa.select(sa.func.max(Ticket.id))) or 1
@@ -168,10 +184,12 @@ def _measure(services: Services, repeat: int, progress: bool) -> list[Timing]:
     for name in ("httpx", "httpx2"):  # one log line per timed request would drown the table
         logging.getLogger(name).setLevel(logging.WARNING)
     timings = []
-    for case in tqdm(CASES, desc="queries", unit="query", disable=not progress):
-        samples = [_time_request(client, case, context, headers[case.caller]) for _ in range(repeat + 1)][1:]
-        timings.append(_timing(case.name, samples))
-    timings.append(_timing("change stream poll", _time_change_poll(services, repeat)))
+    cases = [case for case in CASES if plan.wants(case.name)]
+    for case in tqdm(cases, desc="queries", unit="query", disable=not plan.progress):
+        runs = [_time_request(client, case, context, headers[case.caller]) for _ in range(plan.repeat + 1)]
+        timings.append(_timing(case.name, runs[1:]))  # the first run warms caches and is not counted
+    if plan.wants(CHANGE_POLL):
+        timings.append(_timing(CHANGE_POLL, _time_change_poll(services, plan.repeat)))
     return timings
 
 
@@ -237,7 +255,8 @@ def table(result: dict[str, Any]) -> str:
 def bench_queries(args: argparse.Namespace) -> int:
     """The command: seed and measure, print the table, write the JSON."""
     config = bench_config(args.db or f"sqlite:///{args.data_dir / 'central.db'}", args.data_dir)
-    result = run_benchmark(config, args.tickets, args.repeat, args.reuse, progress=not args.no_progress)
+    plan = Plan(args.tickets, args.repeat, args.reuse, tuple(args.only or ()), progress=not args.no_progress)
+    result = run_benchmark(config, plan)
     result["at"] = datetime.now(UTC).isoformat()
     print(table(result))
     if args.json is not None:
@@ -262,6 +281,12 @@ def add_bench_queries_command(commands: Any) -> None:
     )
     parser.add_argument("--repeat", type=int, default=20, help="timed runs of each query (default 20)")
     parser.add_argument("--reuse", action="store_true", help="time the history already in the database")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="time only queries whose names contain TEXT (repeatable)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(handler=bench_queries)
