@@ -15,6 +15,7 @@ from contract.ids import ID_PATTERN
 from contract.topics import DEFAULT_PREFIX
 from contract.validation import StrictModel, read_yaml, require_unique_ids, validate
 from edge.analysis.zones import Polygon
+from edge.rules.base import RuleConfig
 from edge.rules.registry import ZoneRules
 
 
@@ -174,18 +175,9 @@ class Location(StrictModel):
     lon: float = Field(ge=-180, le=180)
 
 
-RULE_TIMES = {"illegal_parking": "dwell_s", "dust": "min_duration_s", "illegal_building": "check_window_s"}
-"""Rule -> the field of its config holding the shortest time it measures. A rule not named here is taken
-to need every frame ``analysis_fps`` gives it."""
-
-
 def _rule_time_s(rules: ZoneRules) -> float:
-    """The shortest time any of a zone's rules measures, in seconds."""
-    return min(
-        float(getattr(config, RULE_TIMES[name])) if name in RULE_TIMES else 0.0
-        for name, config in rules
-        if config is not None
-    )
+    """The shortest time any of a zone's rules measures, in seconds (each rule's config says its own)."""
+    return min((config.time_scale_s for _, config in rules if isinstance(config, RuleConfig)), default=0.0)
 
 
 class ZoneConfig(StrictModel):

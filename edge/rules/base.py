@@ -15,8 +15,19 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from contract.event import EventDetails, EventType, Phase
+from contract.validation import StrictModel
 from edge.analysis.detections import Detections
 from edge.capture.frames import Frame
+
+
+class RuleConfig(StrictModel):
+    """The base of every rule's config model. ``time_scale_s`` is how soon the rule must see a change:
+    the reader decodes frames between keyframes often enough for the shortest of a camera's rules."""
+
+    @property
+    def time_scale_s(self) -> float:
+        """The shortest time the rule measures; 0 (the default) asks for every frame analysis gives."""
+        return 0.0
 
 
 @dataclass(frozen=True)

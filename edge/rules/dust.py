@@ -20,11 +20,10 @@ import structlog
 from pydantic import Field
 
 from contract.event import DustDetails, EventType, Phase
-from contract.validation import StrictModel
 from edge.analysis.haze import HazeMaps, HazeMeasures, HazeScore, score
 from edge.analysis.zones import Polygon, Zone
 from edge.capture.frames import Frame
-from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict
+from edge.rules.base import AnalysedFrame, Finding, RuleConfig, Snapshot, Verdict
 from edge.rules.context import RuleContext
 
 log = structlog.get_logger(__name__)
@@ -33,7 +32,7 @@ CLEAN_FRACTION = 0.5
 """A frame teaches the baseline only while both scores stay below this fraction of the threshold."""
 
 
-class DustConfig(StrictModel):
+class DustConfig(RuleConfig):
     threshold: float = Field(
         default=0.4, gt=0, lt=1, description="Zone dust score (0..1) that counts as dusty."
     )
@@ -74,6 +73,10 @@ class DustConfig(StrictModel):
         le=255,
         description="Mean luma (0..255) of the view below which the rule is suspended.",
     )
+
+    @property
+    def time_scale_s(self) -> float:
+        return self.min_duration_s
 
 
 @dataclass(frozen=True)

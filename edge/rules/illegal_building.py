@@ -27,12 +27,11 @@ import structlog
 from pydantic import Field, model_validator
 
 from contract.event import EventType, IllegalBuildingDetails, Phase
-from contract.validation import StrictModel
 from edge.analysis.reference import Reference
 from edge.analysis.structure import Change, Crop, compare, persistent_change
 from edge.analysis.zones import Zone
 from edge.capture.frames import Frame
-from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict
+from edge.rules.base import AnalysedFrame, Finding, RuleConfig, Snapshot, Verdict
 from edge.rules.context import RuleContext
 
 log = structlog.get_logger(__name__)
@@ -41,7 +40,7 @@ DAY_S = 86400.0
 MOVING_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 
-class IllegalBuildingConfig(StrictModel):
+class IllegalBuildingConfig(RuleConfig):
     min_changed_ratio: float = Field(
         default=0.05,
         gt=0,
@@ -100,6 +99,10 @@ class IllegalBuildingConfig(StrictModel):
         """``check_time`` as seconds after local midnight."""
         hours, minutes = self.check_time.split(":")
         return int(hours) * 3600.0 + int(minutes) * 60.0
+
+    @property
+    def time_scale_s(self) -> float:
+        return self.check_window_s
 
 
 @dataclass(frozen=True)

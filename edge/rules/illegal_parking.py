@@ -17,10 +17,9 @@ import structlog
 from pydantic import Field
 
 from contract.event import EventType, IllegalParkingDetails, Phase
-from contract.validation import StrictModel
 from edge.analysis.appearance import similarity, thumbnail
 from edge.analysis.zones import Zone
-from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict, normalised_box
+from edge.rules.base import AnalysedFrame, Finding, RuleConfig, Snapshot, Verdict, normalised_box
 from edge.rules.context import RuleContext
 
 log = structlog.get_logger(__name__)
@@ -28,7 +27,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_CLASSES = ("car", "truck", "bus", "motorcycle")
 
 
-class IllegalParkingConfig(StrictModel):
+class IllegalParkingConfig(RuleConfig):
     dwell_s: float = Field(
         default=300.0, gt=0, description="Seconds a vehicle must stay before an event starts."
     )
@@ -69,6 +68,10 @@ class IllegalParkingConfig(StrictModel):
         default=10.0, ge=0, description="Seconds a vehicle must be gone before the event ends."
     )
     min_confidence: float = Field(default=0.3, ge=0, le=1, description="Detections below this are ignored.")
+
+    @property
+    def time_scale_s(self) -> float:
+        return self.dwell_s
 
 
 @dataclass

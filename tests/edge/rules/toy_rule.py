@@ -13,13 +13,12 @@ import cv2
 from pydantic import Field
 
 from contract.event import DustDetails, EventType, Phase
-from contract.validation import StrictModel
 from edge.analysis.zones import Zone
-from edge.rules.base import AnalysedFrame, Finding, Snapshot, Verdict
+from edge.rules.base import AnalysedFrame, Finding, RuleConfig, Snapshot, Verdict
 from edge.rules.context import RuleContext
 
 
-class BrightDustConfig(StrictModel):
+class BrightDustConfig(RuleConfig):
     threshold: float = Field(default=200.0, ge=0, le=255, description="Mean luma (0..255) that counts.")
     frames: int = Field(default=3, ge=1, description="Analysed frames in a row it must last.")
 
