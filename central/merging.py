@@ -7,8 +7,8 @@ before it, at the cost of a few queries a batch instead of a few an event.
 
 On PostgreSQL the batch first takes an advisory lock per place (a camera's zone, or a site for types
 merged by site) in the order of their keys, so replicas filing the same place take turns and two
-replicas' batches never wait for each other in a cycle. SQLite needs nothing: it lets one writer at a
-time through.
+replicas' batches never wait for each other in a cycle. SQLite lets one writer at a time through;
+the batch takes that write lock (with a write that changes nothing) before its reads.
 """
 
 from __future__ import annotations
@@ -61,8 +61,13 @@ def _ticket_places(ticket: Ticket) -> list[Place]:
 
 
 def serialise(session: Session, places: set[Place]) -> None:
-    """On PostgreSQL, wait for every other transaction filing events of these places (see the module)."""
-    if session.get_bind().dialect.name != "postgresql" or not places:
+    """Wait for every other transaction filing events of these places (see the module)."""
+    if session.get_bind().dialect.name == "sqlite":
+        # pysqlite begins a transaction only at its first write and runs the reads before it on their
+        # own, so a write that changes nothing takes the database's one write lock before the reads.
+        session.execute(sa.text("UPDATE tickets SET id = id WHERE 1 = 0"))
+        return
+    if not places:
         return
     keys = sorted({_lock_key(place) for place in places})
     session.execute(

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import CentralConfig
-from central.ingest import Intake
+from central.ingest import Intake, Outcome
 from central.ingest_mqtt import MqttIngest
 from central.models import Camera, Device, Ticket
 from central.models import Event as EventRow
@@ -225,3 +225,32 @@ def _end_session(client_id: str) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", 1883, clean_start=True)
     client.disconnect()
+
+
+def test_two_replicas_taking_batches_of_one_problem_at_once_open_one_ticket_for_it(
+    database_url: str, tmp_path: Path, services: Services, publisher: mqtt.Client
+) -> None:
+    """Both replicas hold a batch of starts of the same three problems and file them at the same time:
+    without the per-place lock (PostgreSQL; SQLite has one writer) each would open its own tickets."""
+    overrides = {"mqtt.topic_prefix": f"t-{uuid.uuid4().hex[:8]}/gridwatch/v1", "mqtt.batch_wait_ms": 300}
+    first_config = central_config(database_url, tmp_path, **overrides)
+    second_config = first_config.model_copy(
+        update={
+            "mqtt": first_config.mqtt.model_copy(update={"client_id": first_config.mqtt.client_id + "-b"})
+        }
+    )
+    topics = Topics(first_config.mqtt.topic_prefix)
+    intakes = [Intake(services.sessions, services.desk, services.clock, topics, 256 * 1024) for _ in range(2)]
+    known = event(zone="zone-elsewhere")  # the camera's record exists: claiming it makes no replica wait
+    assert intakes[0].event(topics.events(known.device_id), known.to_json().encode()) is Outcome.stored
+    replicas = [started(first_config, intakes[0]), started(second_config, intakes[1])]
+    try:
+        for i in range(300):
+            e = event(zone=f"zone-{i % 3}", at=START + timedelta(seconds=i))
+            publisher.publish(topics.events(e.device_id), e.to_json(), qos=1)
+        assert wait_until(lambda: sum(handled(intake) for intake in intakes) == 301, 60)
+    finally:
+        for replica in replicas:
+            replica.stop()
+    assert all(handled(intake) > 0 for intake in intakes), "the shared subscription split the load"
+    assert (count(services, EventRow), count(services, Ticket)) == (301, 4)

@@ -1,6 +1,7 @@
 // The console's shell: language, login state, header and hash routing to the views.
 //   #/tickets?status=new...  the queue      #/tickets/12  one ticket
 //   #/cameras                cameras        #/devices     edge devices
+//   #/dead-letters           messages ingest could not file (admins)
 
 import { api, ApiError, whenUnauthorised } from "./api.js";
 import { startChanges, stopChanges } from "./changes.js";
@@ -11,6 +12,7 @@ import { mountQueue } from "./views/queue.js";
 import { mountTicket } from "./views/ticket.js";
 import { mountCameras } from "./views/cameras.js";
 import { mountDevices } from "./views/devices.js";
+import { mountDeadLetters } from "./views/dead_letters.js";
 
 const state = (window.gridwatchConsole ??= {});
 let unmount = null;
@@ -44,6 +46,7 @@ function route() {
   if (section === "tickets" && parts[1]) unmount = mountTicket(root, { ...context, ticketId: Number(parts[1]) });
   else if (section === "cameras") unmount = mountCameras(root, context);
   else if (section === "devices") unmount = mountDevices(root, context);
+  else if (section === "dead-letters" && state.me.role === "admin") unmount = mountDeadLetters(root, context);
   else unmount = mountQueue(root, context);
   document.title = `gridwatch · ${t(`nav.${section}`)}`;
 }
@@ -67,7 +70,7 @@ function renderHeader() {
   clear(top,
     h("a", { class: "brand", href: "#/tickets" }, "gridwatch"),
     h("nav", { class: "nav" },
-      ["tickets", "cameras", "devices"].map((section) => h("a", { href: `#/${section}`, dataset: { section } }, t(`nav.${section}`)))),
+      ["tickets", "cameras", "devices", ...(me.role === "admin" ? ["dead-letters"] : [])].map((section) => h("a", { href: `#/${section}`, dataset: { section } }, t(`nav.${section}`)))),
     h("div", { class: "spacer" }),
     h("span", { class: "who", title: who }, who),
     languageSwitch(),
