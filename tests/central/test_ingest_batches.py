@@ -6,11 +6,13 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from central import dead_letters
 from central.bench_parts import database
@@ -95,10 +97,10 @@ def test_repeats_of_one_problem_inside_one_batch_join_one_ticket(services: Servi
 class FaultyDesk(TicketDesk):
     """Files like the real desk, but fails (a bug) on any batch holding an event of camera ``cam-bug``."""
 
-    def file(self, session: sa.orm.Session, filings: list[Filing], now: object) -> list[Ticket | None]:  # type: ignore[override]  # the test's wrapper takes what the desk takes
+    def file(self, session: Session, filings: list[Filing], now: datetime) -> list[Ticket | None]:
         if any(f.event.camera_id == "cam-bug" for f in filings):
             raise ValueError("cam-bug cannot be filed")
-        return super().file(session, filings, now)  # type: ignore[arg-type]  # now is the desk's datetime
+        return super().file(session, filings, now)
 
 
 @pytest.fixture
