@@ -64,6 +64,7 @@ class Ticket(Base):
         sa.Index("ix_tickets_merge", "type", "camera_id", "zone_id", "status"),
         sa.Index("ix_tickets_queue", "status", "department", postgresql_include=QUEUE_INCLUDE),
         sa.Index("ix_tickets_district_type", "district", "type", "status"),
+        sa.Index("ix_tickets_department", "department", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
