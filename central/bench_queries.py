@@ -168,7 +168,10 @@ def run_benchmark(config: CentralConfig, plan: Plan) -> dict[str, Any]:
             "tickets": count_tickets(services.engine),
             "seed_s": round(seed_s, 1),
             "repeat": plan.repeat,
-            "queries": [t.__dict__ for t in timings],
+            "queries": [
+                {"name": t.name, "p50_ms": t.p50_ms, "p95_ms": t.p95_ms, "max_ms": t.max_ms, "runs": t.runs}
+                for t in timings
+            ],
         }
     finally:
         services.close()
