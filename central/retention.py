@@ -117,25 +117,36 @@ class Retention:
     def _count(self, cutoff: datetime) -> PurgeReport:
         """What a purge would remove now; media counts the files no unexpired event shares."""
         expired = _expired_events(cutoff).subquery()
-        references = sa.select(EventMedia.sha256).where(EventMedia.event_pk.in_(sa.select(expired.c.id)))
-        kept = sa.select(EventMedia.sha256).where(EventMedia.event_pk.not_in(sa.select(expired.c.id)))
+        references = (
+            sa.select(EventMedia.sha256).join(expired, expired.c.id == EventMedia.event_pk).subquery()
+        )
         with self._sessions() as session:
             events = session.scalar(sa.select(sa.func.count()).select_from(expired)) or 0
-            refs = session.scalar(sa.select(sa.func.count()).select_from(references.subquery())) or 0
+            refs = session.scalar(sa.select(sa.func.count()).select_from(references)) or 0
             media = session.scalar(
-                sa.select(sa.func.count(sa.distinct(EventMedia.sha256))).where(
-                    EventMedia.sha256.in_(references), EventMedia.sha256.not_in(kept)
+                sa.select(sa.func.count(sa.distinct(references.c.sha256))).where(
+                    ~sa.exists(_kept_references(cutoff).where(EventMedia.sha256 == references.c.sha256))
                 )
             )
         return PurgeReport(events, refs, media or 0, dry_run=True)
 
 
+def _expired(cutoff: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(Ticket.status.in_([s.value for s in FINISHED]), Ticket.closed_at < cutoff)
+
+
 def _expired_events(cutoff: datetime) -> sa.Select[int]:
     """Ids of the events of tickets finished before ``cutoff``."""
+    return sa.select(Event.id).join(Ticket, Ticket.id == Event.ticket_id).where(_expired(cutoff))
+
+
+def _kept_references(cutoff: datetime) -> sa.Select[int]:
+    """Media references of events that stay: of unexpired tickets, or of no ticket."""
     return (
-        sa.select(Event.id)
-        .join(Ticket, Ticket.id == Event.ticket_id)
-        .where(Ticket.status.in_([s.value for s in FINISHED]), Ticket.closed_at < cutoff)
+        sa.select(EventMedia.id)
+        .join(Event, Event.id == EventMedia.event_pk)
+        .outerjoin(Ticket, Ticket.id == Event.ticket_id)
+        .where(sa.or_(Ticket.id.is_(None), sa.not_(_expired(cutoff))))
     )
 
 
