@@ -105,7 +105,6 @@ class ReaderStats:
 
     packets: int = 0
     decoded: int = 0
-    yielded: int = 0
 
 
 class _EveryFrame:
@@ -378,7 +377,6 @@ class Reader:
                     self.stats.decoded += 1
                     ts = decoded.opaque
                     if isinstance(ts, float) and choice.wanted(ts):
-                        self.stats.yielded += 1
                         yield Frame(
                             image=decoded.to_ndarray(format="bgr24"), ts=ts, keyframe=bool(decoded.key_frame)
                         )

@@ -54,8 +54,6 @@ from edge.rules.registry import build_rules
 
 log = structlog.get_logger(__name__)
 
-MAX_LAG_S = 5.0
-"""A camera whose analysis lags more than this is not carried in real time."""
 INFER_SAMPLES = 10
 """Frames the detector is timed on alone, after the run."""
 MB = 1_000_000

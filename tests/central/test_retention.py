@@ -173,7 +173,9 @@ def test_without_a_retention_setting_evidence_is_kept_forever(services: Services
 
 @pytest.fixture
 def retaining(database_url: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Services]:
-    config = central_config(database_url, tmp_path, **{"retention.evidence_days": DAYS, "retention.interval_minutes": 0.01})
+    config = central_config(
+        database_url, tmp_path, **{"retention.evidence_days": DAYS, "retention.interval_minutes": 0.01}
+    )
     built = build_services(config, clock, with_ingest=False)
     migrate(built.engine)
     yield built
