@@ -77,7 +77,7 @@ def run(plan: Plan, scratch: Path) -> Result:
     check(outgoing[:200])
     with private_broker(scratch, plan.mqtt) as broker, database(plan.db, scratch) as url:
         centrals = Centrals(plan, url, broker, topics, scratch)
-        publishers = Publishers(broker, plan.publishers, topics)
+        publishers = Publishers(broker, plan.publishers)
         try:
             centrals.start()
             watch = StoredWatch(url, plan.replicas * plan.batch_size * 2, EXTERNAL_WINDOW if plan.mqtt else 0)

@@ -145,7 +145,6 @@ class Centrals:
             self._migrated = True
         began = time.monotonic()
         for i, (path, port) in enumerate(self._configs):
-            log = (self._scratch / f"central-{i}.log").open("ab")
             command = [
                 sys.executable,
                 "-m",
@@ -156,7 +155,8 @@ class Centrals:
                 "--config",
                 str(path),
             ]
-            self._running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), port))
+            with (self._scratch / f"central-{i}.log").open("ab") as log:  # the child keeps its own copy
+                self._running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), port))
         for process, port in self._running:
             self._wait_subscribed(process, port)
         return began
@@ -193,7 +193,7 @@ class Centrals:
 class Publishers:
     """P simulated edges: one paho v5 client each, publishing QoS 1."""
 
-    def __init__(self, broker: str, count: int, topics: Topics) -> None:
+    def __init__(self, broker: str, count: int) -> None:
         url = urlsplit(broker)
         self._clients = []
         for edge in range(count):
@@ -204,9 +204,7 @@ class Publishers:
             client.connect(url.hostname or "127.0.0.1", url.port or 1883)
             client.loop_start()
             self._clients.append(client)
-        self._external = broker
         self.sent_at: dict[uuid.UUID, float] = {}
-        self._topics = topics
 
     def publish(self, outgoing: list[Outgoing], rate: float | None, watch: StoredWatch | None) -> float:
         """Publish everything (at ``rate`` a second, or flat out) and wait for the broker's acks;
