@@ -32,7 +32,7 @@ def test_a_small_history_is_seeded_and_every_query_answers(
     engine = make_engine(database_url)
     with engine.connect() as connection:
         rows = connection.execute(sa.select(Ticket.status, sa.func.count()).group_by(Ticket.status))
-        statuses = {status: count for status, count in rows}
+        statuses = {row[0]: row[1] for row in rows}
         counts = [
             connection.scalar(sa.select(sa.func.count()).select_from(t)) or 0
             for t in (Event, EventMedia, AuditEntry)
