@@ -50,7 +50,7 @@ from edge.evidence.store import MediaStore
 from edge.pipeline import CameraContext, CameraPipeline
 from edge.rules.base import AnalysedFrame
 from edge.rules.illegal_parking import IllegalParking
-from edge.rules.registry import build_rules
+from edge.rules.registry import ZoneRules, build_rules
 
 log = structlog.get_logger(__name__)
 
@@ -383,7 +383,7 @@ DEFAULT_ZONE = [[0.0, 0.45], [1.0, 0.45], [1.0, 1.0], [0.0, 1.0]]
 
 
 def default_config(model: str | None) -> EdgeConfig:
-    rules: dict[str, dict[str, Any]] = {"illegal_parking": {}, "dust": {}, "illegal_building": {}}
+    rules: dict[str, dict[str, Any]] = {key: {} for key in ZoneRules.model_fields}
     camera = {
         "id": "cam",
         "source": "unused",

@@ -21,6 +21,7 @@ from edge.capture.reader import ReaderError
 from edge.commands.analyze import AnalyzeRequest, analyze
 from edge.config import EdgeConfig, load_config
 from edge.evaluation.labels import Labels, Recording, resolve
+from edge.rules.registry import event_type_of
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,7 @@ def rules_of(config: EdgeConfig, camera_id: str) -> dict[str, frozenset[EventTyp
     """Zone id -> the rules configured for it, for one camera."""
     zones = config.camera(camera_id).zones
     return {
-        zone.id: frozenset(EventType(name) for name, value in zone.rules if value is not None)
+        zone.id: frozenset(event_type_of(name) for name, value in zone.rules if value is not None)
         for zone in zones
     }
 

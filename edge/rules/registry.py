@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
+from contract.event import EventType
 from contract.validation import StrictModel
 from edge.analysis.zones import Zone
 from edge.rules.base import Rule
@@ -28,7 +29,11 @@ ConfigT_contra = TypeVar("ConfigT_contra", bound=StrictModel, contravariant=True
 
 
 class RuleClass(Protocol[ConfigT_contra]):
-    """How every rule is built: from its zone, its config and the context (mypy checks each row)."""
+    """How every rule is built: from its zone, its config and the context (mypy checks each row); the class
+    names the event type its findings report."""
+
+    @property
+    def type(self) -> EventType: ...
 
     def __call__(self, zone: Zone, config: ConfigT_contra, context: RuleContext) -> Rule: ...
 
@@ -66,6 +71,11 @@ def build_rules(camera: CameraConfig, state_dir: Path | None = None) -> list[Bou
             rule = _builds(key).rule(zones[zone_config.id], config, RuleContext(camera.id, folder))
             rules.append(BoundRule(rule, camera.id, folder))
     return rules
+
+
+def event_type_of(key: str) -> EventType:
+    """The event type a row's rule reports: its key names the configuration, not necessarily the type."""
+    return _builds(key).rule.type
 
 
 def _builds(key: str) -> Builds:

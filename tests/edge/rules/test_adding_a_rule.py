@@ -36,6 +36,7 @@ from edge.capture.frames import Frame
 from edge.config import EdgeConfig
 from edge.rules.base import AnalysedFrame
 from edge.rules.registry import build_rules
+from edge.evaluation.runner import rules_of
 
 def config(rules):
     zone = {"id": "gate", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]], "rules": rules}
@@ -56,7 +57,8 @@ try:
     config({"bright_dust": {"frame": 2}})
 except ValidationError as err:
     refused = err.errors()[0]["loc"]
-print(json.dumps({"found": found, "refused": list(refused)}))
+evaluated = sorted(t.value for t in rules_of(config({"bright_dust": {}}), "cam-1")["gate"])
+print(json.dumps({"found": found, "refused": list(refused), "evaluated": evaluated}))
 """
 
 
@@ -102,6 +104,7 @@ def test_a_module_and_one_registry_row_add_a_rule(tmp_path: Path) -> None:
         ["BrightDust", "end", 4.0, {"threshold": 200.0, "duration_s": 2.0}],
     ]
     assert answer["refused"] == ["cameras", 0, "zones", 0, "rules", "bright_dust", "frame"]
+    assert answer["evaluated"] == ["dust"], "eval scores the rule by the event type it reports, not its key"
 
 
 def test_the_docs_show_the_toy_rule_and_its_row_as_tested() -> None:
