@@ -57,7 +57,7 @@ class RpcTimeout(Exception):
 class RpcFailed(Exception):
     """The device answered with an error."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -116,11 +116,10 @@ class RpcClient:
         answer = await self._ask(device_id, method.name, body, timeout_s)
         if answer.get("ok") is True:
             return method.answer_of(answer)
-        code = str(answer.get("code") or ErrorCode.internal.value)
-        message = str(answer.get("error") or f"device '{device_id}' refused '{method.name}' without a reason")
-        if code == ErrorCode.unknown_method:
-            raise UnknownMethod(method.name, message)
-        raise RpcFailed(code, message)
+        failure = method.failure_of(answer)
+        if failure.code is ErrorCode.unknown_method:
+            raise UnknownMethod(method.name, failure.error)
+        raise RpcFailed(failure.code, failure.error)
 
     async def _ask(
         self, device_id: str, method: str, body: BaseModel, timeout_s: float | None

@@ -114,6 +114,10 @@ class Method(Generic[RequestT, AnswerT]):
         """The answer as its model, from the answer's JSON value (``"ok": true`` included)."""
         return self._parse("answer", self.answer, body)
 
+    def failure_of(self, body: object) -> RpcFailure:
+        """A refusal as its model (``"ok": false``, a known ``code``, an ``error`` for a person)."""
+        return self._parse("answer", RpcFailure, body)
+
     def _parse(self, part: Part, model: type[BaseModelT], body: object) -> BaseModelT:
         try:
             return model.model_validate(body)
@@ -186,7 +190,10 @@ class ReferenceApproved(_Answer):
     )
 
 
-class RpcFailure(_Body):
+class RpcFailure(BaseModel):
+    """A refusal; like an answer, fields it does not know are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
     ok: Literal[False] = False
     error: str
     code: ErrorCode

@@ -30,6 +30,7 @@ from contract.rpc import (
     SNAPSHOT,
     WEBRTC_CLOSE,
     WEBRTC_OFFER,
+    ErrorCode,
     LiveMode,
     Method,
     RpcContractError,
@@ -67,14 +68,14 @@ DeviceQuery = Annotated[
 ]
 
 _STATUS = {
-    "unknown_camera": status.HTTP_404_NOT_FOUND,
-    "unknown_session": status.HTTP_404_NOT_FOUND,
-    "unknown_zone": status.HTTP_409_CONFLICT,
-    "viewer_limit": status.HTTP_503_SERVICE_UNAVAILABLE,
-    "camera_unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
-    "unsupported": status.HTTP_422_UNPROCESSABLE_CONTENT,
-    "bad_request": status.HTTP_422_UNPROCESSABLE_CONTENT,
-    "timeout": status.HTTP_504_GATEWAY_TIMEOUT,
+    ErrorCode.unknown_camera: status.HTTP_404_NOT_FOUND,
+    ErrorCode.unknown_session: status.HTTP_404_NOT_FOUND,
+    ErrorCode.unknown_zone: status.HTTP_409_CONFLICT,
+    ErrorCode.viewer_limit: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ErrorCode.camera_unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ErrorCode.unsupported: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    ErrorCode.bad_request: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    ErrorCode.timeout: status.HTTP_504_GATEWAY_TIMEOUT,
 }
 """The edge's error codes as HTTP statuses; anything else is the edge's fault (502)."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import pytest
 
-from contract.rpc import APPROVE_REFERENCE, ErrorCode, MalformedBody
+from contract.rpc import APPROVE_REFERENCE, ErrorCode, MalformedBody, ReferenceApproved
 from edge.analysis.detector import Detector
 from edge.capture.frames import Frame
 from edge.commands.references import ReferenceApprovals
@@ -44,7 +44,7 @@ def pipeline(tmp_path: Path, edge_config: EdgeConfigFactory, detector: Detector)
     return CameraPipeline(config.cameras[0], context, CameraHealthTracker("cam-1"))
 
 
-def approve(approvals: ReferenceApprovals, **params: str) -> object:
+def approve(approvals: ReferenceApprovals, **params: str) -> ReferenceApproved:
     request = APPROVE_REFERENCE.request_of(
         {"camera_id": "cam-1", "zone_id": "zone-1", "approved_by": "wang", **params}
     )
@@ -56,7 +56,7 @@ def test_latest_frame_becomes_the_persisted_reference(pipeline: CameraPipeline, 
         image = next(container.decode(video=0)).to_ndarray(format="bgr24")
     pipeline.process(Frame(image, 1_800_000_000.0))
     answer = approve(ReferenceApprovals({"cam-1": pipeline}.get))
-    assert answer.reference_taken_at == 1_800_000_000.0  # type: ignore[attr-defined]
+    assert answer.reference_taken_at == 1_800_000_000.0
     meta = json.loads(
         (tmp_path / "rules" / "illegal_building" / "cam-1" / "zone-1" / "reference.json").read_text()
     )

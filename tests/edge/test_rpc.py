@@ -384,6 +384,8 @@ def test_an_answer_from_another_device_than_the_one_asked_is_dropped(prefix: str
         (b"{not json", "body: not JSON (Expecting property name enclosed in double quotes"),
         (b"[1, 2]", "body: a JSON list, not an object"),
         (b'{"ok": true, "said": ["not", "text"]}', "said: Input should be a valid string"),
+        (b'{"ok": false, "error": "no", "code": "no_such_code"}', "code: Input should be"),
+        (b'{"ok": false, "code": "internal"}', "error: Field required"),
     ],
 )
 def test_an_answer_that_is_no_answer_is_malformed_body(prefix: str, payload: bytes, problem: str) -> None:
