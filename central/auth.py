@@ -35,6 +35,10 @@ class Role(StrEnum):
     device = "device"
 
 
+STAFF = frozenset({Role.admin, Role.operator})
+"""The command centre's own people: they see every ticket, dispatch and close, watch live, use Open311."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the token's name, role and (for department staff) department."""

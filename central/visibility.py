@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from central.auth import Principal, Role
+from central.auth import STAFF, Principal, Role
 from central.models import Camera, Ticket
 from central.routing import Router
 
-SEES_ALL = frozenset({Role.admin, Role.operator})
+SEES_ALL = STAFF
 """Roles that see every ticket and every camera."""
 
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from central.auth import Principal, Role
+from central.auth import STAFF, Principal, Role
 from central.models import AuditEntry, Ticket
 from central.reviews import Verdict, record_review
 from central.routing import Router
@@ -56,9 +56,8 @@ FINISHED = frozenset({Status.closed, Status.rejected, Status.duplicate})
 WITH_DEPARTMENT = frozenset({Status.dispatched, Status.accepted, Status.in_progress})
 """States in which the resolve deadline runs."""
 
-_STAFF = frozenset({Role.admin, Role.operator})
 _DEPT = frozenset({Role.admin, Role.department})
-_OPENERS = frozenset({Role.admin, Role.operator, Role.device})
+_OPENERS = STAFF | {Role.device}
 """Devices open tickets from their events, staff from hotline (Open311) requests."""
 
 
@@ -79,8 +78,8 @@ OPENING = Transition(Action.open, None, Status.new, _OPENERS)
 
 TRANSITIONS: tuple[Transition, ...] = (
     OPENING,
-    Transition(Action.dispatch, Status.new, Status.dispatched, _STAFF),
-    Transition(Action.dispatch, Status.reopened, Status.dispatched, _STAFF),
+    Transition(Action.dispatch, Status.new, Status.dispatched, STAFF),
+    Transition(Action.dispatch, Status.reopened, Status.dispatched, STAFF),
     Transition(Action.send_back, Status.dispatched, Status.new, _DEPT, needs_comment=True),
     Transition(Action.accept, Status.dispatched, Status.accepted, _DEPT),
     Transition(Action.start, Status.accepted, Status.in_progress, _DEPT),
@@ -92,20 +91,20 @@ TRANSITIONS: tuple[Transition, ...] = (
         needs_comment=True,
         review=Verdict.confirmed,
     ),
-    Transition(Action.close, Status.resolved, Status.closed, _STAFF, review=Verdict.confirmed),
-    Transition(Action.reopen, Status.resolved, Status.reopened, _STAFF, needs_comment=True),
-    Transition(Action.reopen, Status.closed, Status.reopened, _STAFF, needs_comment=True),
+    Transition(Action.close, Status.resolved, Status.closed, STAFF, review=Verdict.confirmed),
+    Transition(Action.reopen, Status.resolved, Status.reopened, STAFF, needs_comment=True),
+    Transition(Action.reopen, Status.closed, Status.reopened, STAFF, needs_comment=True),
     Transition(
-        Action.reopen, Status.rejected, Status.reopened, _STAFF, needs_comment=True, review=Verdict.withdrawn
+        Action.reopen, Status.rejected, Status.reopened, STAFF, needs_comment=True, review=Verdict.withdrawn
     ),
     Transition(
-        Action.reject, Status.new, Status.rejected, _STAFF, needs_comment=True, review=Verdict.false_alarm
+        Action.reject, Status.new, Status.rejected, STAFF, needs_comment=True, review=Verdict.false_alarm
     ),
     Transition(
         Action.reject,
         Status.dispatched,
         Status.rejected,
-        _STAFF,
+        STAFF,
         needs_comment=True,
         review=Verdict.false_alarm,
     ),
@@ -113,13 +112,13 @@ TRANSITIONS: tuple[Transition, ...] = (
         Action.reject,
         Status.reopened,
         Status.rejected,
-        _STAFF,
+        STAFF,
         needs_comment=True,
         review=Verdict.false_alarm,
     ),
-    Transition(Action.mark_duplicate, Status.new, Status.duplicate, _STAFF, needs_duplicate_of=True),
-    Transition(Action.mark_duplicate, Status.dispatched, Status.duplicate, _STAFF, needs_duplicate_of=True),
-    Transition(Action.mark_duplicate, Status.reopened, Status.duplicate, _STAFF, needs_duplicate_of=True),
+    Transition(Action.mark_duplicate, Status.new, Status.duplicate, STAFF, needs_duplicate_of=True),
+    Transition(Action.mark_duplicate, Status.dispatched, Status.duplicate, STAFF, needs_duplicate_of=True),
+    Transition(Action.mark_duplicate, Status.reopened, Status.duplicate, STAFF, needs_duplicate_of=True),
 )
 
 _BY_KEY = {(t.action, t.source): t for t in TRANSITIONS}

@@ -15,7 +15,6 @@ _ = Whitelist()
 # the benchmark table, the central's live view), which reads them by key.
 _.cpu_s  # benchmarks/analysis_cost.py: a row of the JSON report
 _.cpu_s_per_video_s
-_.vs_ultralytics
 _.live_view  # central/api/auth_session.py: the console shows or hides the live view
 _.token_type  # central/api/auth_session.py: OAuth2's token answer
 _.needs_department  # central/api/console.py: the console shows a department picker
@@ -24,7 +23,6 @@ _.from_status  # central/api/schemas.py (a ticket's history) and its column in c
 _.accepted_at  # central/api/schemas.py and central/models.py; set by central/workflow.py
 _.on_time_rate  # central/stats.py and central/api/schemas.py: the statistics page
 _.median_hours_to_close
-_.jpeg_base64  # contract/rpc.py: the snapshot answer, read by key in central/api/live.py
 _.echoed  # tests: the echo RPC's answer, compared as a dict
 # contract/event.py: event details the edge's rules write by keyword and the centre keeps as JSON for the
 # console and the dataset export, which read them by key.
@@ -67,7 +65,6 @@ _.MessageExpiryInterval
 _.ReceiveMaximum
 _.thread_type  # PyAV codec contexts and streams
 _.copy_opaque
-_.skip_frame
 _.pix_fmt
 _.should_exit  # uvicorn.Server: asks it to stop
 _.track_buffer  # Ultralytics' tracker arguments (edge/analysis/tracking.py)

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from central.accounts import SESSION_TTL, end_session, login_with_password, login_with_token, short_token
 from central.api.deps import Reader, ServicesDep, SessionDep
 from central.api.schemas import NoNul
-from central.auth import SESSION_COOKIE, SESSION_PREFIX, Principal, Role
+from central.auth import SESSION_COOKIE, SESSION_PREFIX, STAFF, Principal, Role
 from central.throttle import LoginThrottle, Throttled
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -88,7 +88,7 @@ def me_of(principal: Principal, services: ServicesDep) -> Me:
         name=principal.name,
         role=principal.role,
         department=principal.department,
-        live_view=principal.role in (Role.admin, Role.operator),
+        live_view=principal.role in STAFF,
         departments=[DepartmentOut(id=d.id, name=d.name) for d in services.config.departments],
     )
 

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from central.auth import Principal, Role, authenticate
+from central.auth import STAFF, Principal, Role, authenticate
 from central.services import Services
 
 bearer = HTTPBearer(auto_error=False, description="A token made by `gridwatch-central create-token`.")
@@ -63,6 +63,6 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 ServicesDep = Annotated[Services, Depends(get_services)]
-Staff = Annotated[Principal, Depends(require(Role.admin, Role.operator))]
+Staff = Annotated[Principal, Depends(require(*sorted(STAFF)))]
 Reader = Annotated[Principal, Depends(require(Role.admin, Role.operator, Role.department))]
 Uploader = Annotated[Principal, Depends(require(Role.admin, Role.device))]

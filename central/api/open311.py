@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from central.api.deps import ServicesDep, SessionDep, resolve_token
 from central.api.schemas import MAX_ID, NoNul
 from central.api.tickets import visible_ticket
-from central.auth import Principal, Role
+from central.auth import STAFF, Principal
 from central.models import AuditEntry, Event, EventMedia, Ticket
 from central.services import Services
 from central.visibility import visible_tickets
@@ -95,13 +95,13 @@ def geo_report_errors(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         if not request.url.path.startswith(router.prefix) or not isinstance(exc, HTTPException):
-            return await default_http(request, exc)  # type: ignore[arg-type]
+            return await default_http(request, exc)  # type: ignore[arg-type]  # Starlette types the default for HTTPException only; it takes any here
         body = [Open311Error(code=exc.status_code, description=str(exc.detail)).model_dump()]
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         if not request.url.path.startswith(router.prefix) or not isinstance(exc, RequestValidationError):
-            return await default_validation(request, exc)  # type: ignore[arg-type]
+            return await default_validation(request, exc)  # type: ignore[arg-type]  # FastAPI types the default for RequestValidationError only
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         return JSONResponse([Open311Error(code=400, description=problems).model_dump()], status_code=400)
 
@@ -114,7 +114,7 @@ def _caller(request: Request, services: Services, api_key: str | None) -> Princi
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else api_key
     principal = resolve_token(services, token)
-    if principal.role not in (Role.admin, Role.operator):
+    if principal.role not in STAFF:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Open311 access needs an admin or operator token")
     return principal
 
