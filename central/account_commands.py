@@ -237,7 +237,7 @@ def users_reset_password(args: argparse.Namespace, config: CentralConfig) -> int
 
 
 def add_account_commands(
-    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    commands: argparse._SubParsersAction,  # type: ignore[type-arg]  # argparse has no public name for its subparsers type
     storage_flags: Callable[[argparse.ArgumentParser], None],
     config_of: ConfigOf,
 ) -> None:

@@ -222,13 +222,13 @@ def _time_request(client: TestClient, case: Case, context: Context, headers: dic
 def _time_change_poll(services: Services, repeat: int) -> list[float]:
     """The change feed's own poll, catching up on the last few hundred changes with gaps to chase."""
     feed = services.changes
-    newest = feed._newest_id()  # noqa: SLF001 - the feed's own queries, timed as the route runs them
+    newest = feed._newest_id()  # the feed's own queries, timed as the route runs them
     samples = []
     for _ in range(repeat):
-        feed._cursor = newest - 300  # noqa: SLF001
-        feed._gaps = {newest - 300 - gap: time.monotonic() for gap in range(1, 200)}  # noqa: SLF001
+        feed._cursor = newest - 300
+        feed._gaps = {newest - 300 - gap: time.monotonic() for gap in range(1, 200)}
         started = time.perf_counter()
-        feed._poll()  # noqa: SLF001
+        feed._poll()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 

@@ -86,7 +86,7 @@ class _RoutedLogger(logging.Logger):
         super().__setattr__(name, value)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic in typeshed, not at run time
     """Writes to whatever ``sys.stderr`` is when a line is logged (tests swap it), never a stale one."""
 
     def emit(self, record: logging.LogRecord) -> None:

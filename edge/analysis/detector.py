@@ -53,7 +53,7 @@ class Detector:
                 verbose=False,
             )
         # Ultralytics leaves BaseTensor.cpu unannotated.
-        boxes = _first_boxes(results).cpu().numpy()  # type: ignore[no-untyped-call]
+        boxes = _first_boxes(results).cpu().numpy()  # type: ignore[no-untyped-call]  # Ultralytics leaves BaseTensor.cpu unannotated
         return Detections(
             xyxy=boxes.xyxy.astype(np.float32),
             confidence=boxes.conf.astype(np.float32),

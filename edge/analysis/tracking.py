@@ -21,7 +21,7 @@ def _tracker_args(tracker_yaml: str, analysis_fps: float) -> SimpleNamespace:
     from ultralytics.utils.checks import check_yaml
 
     # Ultralytics leaves YAML.load and check_yaml unannotated.
-    args = SimpleNamespace(**YAML.load(check_yaml(tracker_yaml)))  # type: ignore[no-untyped-call]
+    args = SimpleNamespace(**YAML.load(check_yaml(tracker_yaml)))  # type: ignore[no-untyped-call]  # Ultralytics leaves these unannotated
     args.track_buffer = max(1, round(LOST_S * analysis_fps))
     if args.tracker_type == "botsort":
         # Global motion compensation estimates camera motion by optical flow; it costs more than the

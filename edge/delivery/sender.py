@@ -105,7 +105,7 @@ class Delivery:
             self._wake.clear()
             try:
                 handed = self._hand_over()
-            except Exception:  # noqa: BLE001 - the delivery thread must outlive any one failure
+            except Exception:  # the delivery thread must outlive any one failure
                 self._log.exception("delivery step failed; retrying")
                 handed = 0
                 self._stopping.wait(1.0)
@@ -181,7 +181,7 @@ class Delivery:
             self._link.publish(
                 item.topic, item.payload, on_ack=lambda ack, reason: self._on_ack(item, ack, reason)
             )
-        except Exception:  # noqa: BLE001 - one bad item must not stop the queue
+        except Exception:  # one bad item must not stop the queue
             # Skipped for this process only: the row stays and goes again after a restart.
             self._log.exception("event could not be handed to mqtt", event_id=item.event_id)
             self._unheard.dropped(item.seq)

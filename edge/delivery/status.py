@@ -80,7 +80,7 @@ class StatusPublisher:
             self._wake.clear()
             try:
                 self.publish_now()
-            except Exception:  # noqa: BLE001 - the status thread must outlive any one failure
+            except Exception:  # the status thread must outlive any one failure
                 self._log.exception("status publish failed")
             self._wake.wait(self._interval_s)
 

@@ -92,7 +92,7 @@ def _decoder_for(packet: StoredPacket) -> av.VideoCodecContext:
     if packet.segment.extradata:
         context.extradata = packet.segment.extradata
     context.thread_type = "SLICE"
-    return context  # type: ignore[return-value]
+    return context  # type: ignore[return-value]  # PyAV types create() as the base CodecContext; a video codec gives a video one
 
 
 def _decode(context: av.VideoCodecContext, stored: StoredPacket) -> list[av.VideoFrame]:

@@ -218,7 +218,7 @@ class CameraFeed:
         else:
             self._gop = []
         for track in self._tracks:
-            track.put(unit)  # type: ignore[attr-defined]
+            track.put(unit)  # type: ignore[attr-defined]  # aiortc types the set as MediaStreamTrack; ours are PacketTracks
 
     def _unit(self, packet: StoredPacket) -> Unit:
         data = with_parameter_sets(packet.data, packet.segment.extradata) if packet.keyframe else packet.data
@@ -238,4 +238,4 @@ class CameraFeed:
         self._last_pts = frame.pts
         self._last_frame = frame
         for track in self._tracks:
-            track.put(frame)  # type: ignore[attr-defined]
+            track.put(frame)  # type: ignore[attr-defined]  # aiortc types the set as MediaStreamTrack; ours are FrameTracks

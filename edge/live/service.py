@@ -287,7 +287,7 @@ def _on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> 
         forward()
         callback()
 
-    sender._send_keyframe = requested  # type: ignore[method-assign]
+    sender._send_keyframe = requested  # type: ignore[method-assign]  # aiortc has no public hook for PLI; see the docstring
 
 
 def _without_mdns_candidates(sdp: str) -> str:

@@ -96,7 +96,7 @@ class PacketTrack(MediaStreamTrack):
         self._queue.append((unit, media_ts))
         self._wake.set()
 
-    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]  # aiortc types recv as a Frame, pass-through hands it packets
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError

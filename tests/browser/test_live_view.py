@@ -78,7 +78,7 @@ def wait_playing(page: Page, timeout: float = 15.0) -> dict[str, Any]:
         assert not now["error"], f"the page shows an error: {now['error']}"
         return now if now["width"] > 0 and now["decoded"] > 0 and now["firstFrameMs"] is not None else None
 
-    return wait_until(playing, timeout, "the live video to play", interval=0.1)  # type: ignore[no-any-return]
+    return wait_until(playing, timeout, "the live video to play", interval=0.1)  # type: ignore[no-any-return]  # the page answers JSON
 
 
 def assert_advancing(page: Page, frames: int = 15) -> None:

@@ -47,7 +47,7 @@ def users(services: Services) -> dict[str, str]:
 def log_in(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, Any]:
     response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()  # type: ignore[no-any-return]  # httpx types JSON as Any
 
 
 def evidence(services: Services, client: TestClient, tokens: dict[str, str], district: str) -> str:

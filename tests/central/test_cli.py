@@ -104,7 +104,7 @@ def test_serve_turns_an_mqtt_event_and_its_upload_into_a_ticket(served: Served) 
     admin = bearer(tokens["admin"])
 
     def tickets() -> list[dict[str, object]]:
-        return httpx.get(f"{base}/api/v1/tickets", headers=admin).json()["items"]  # type: ignore[no-any-return]
+        return httpx.get(f"{base}/api/v1/tickets", headers=admin).json()["items"]  # type: ignore[no-any-return]  # httpx types JSON as Any
 
     assert wait_until(lambda: len(tickets()) == 1, 15)
     detail = httpx.get(f"{base}/api/v1/tickets/{tickets()[0]['id']}", headers=admin).json()

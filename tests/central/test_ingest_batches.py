@@ -105,7 +105,7 @@ class FaultyDesk(TicketDesk):
 
 @pytest.fixture
 def faulty(services: Services) -> Intake:
-    desk = FaultyDesk(services.router, services.desk._window)  # noqa: SLF001  # the same merge window as the real desk
+    desk = FaultyDesk(services.router, services.desk._window)  # the same merge window as the real desk
     return Intake(services.sessions, desk, services.clock, TOPICS, 256 * 1024)
 
 

@@ -175,7 +175,7 @@ class FlakySessions:
 
 def flaky_intake(services: Services, failures: int) -> tuple[Intake, FlakySessions]:
     sessions = FlakySessions(services.sessions, failures)
-    return Intake(sessions, services.desk, services.clock, TOPICS, 256 * 1024), sessions  # type: ignore[arg-type]
+    return Intake(sessions, services.desk, services.clock, TOPICS, 256 * 1024), sessions  # type: ignore[arg-type]  # FlakySessions stands in for the sessionmaker
 
 
 def test_a_database_outage_is_waited_out_and_the_event_stored(services: Services) -> None:

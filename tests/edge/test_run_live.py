@@ -70,10 +70,12 @@ class Subscriber:
         self._client.loop_stop()
 
 
+Live = tuple[RtspServer, Subscriber, Path, "subprocess.Popen[bytes]"]
+"""The live fixture: the RTSP server, the event subscriber, the edge's folder and its process."""
+
+
 @pytest.fixture(scope="module")
-def live(
-    tmp_path_factory: pytest.TempPathFactory, model_path: Path
-) -> Iterator[tuple[RtspServer, Subscriber, Path, subprocess.Popen[bytes]]]:
+def live(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("live")
     prefix = f"gridwatch-test/{uuid.uuid4().hex[:8]}"
     camera = RtspServer({"parking": PARKING_ROW}).start()
@@ -122,7 +124,7 @@ def live(
         log.close()
 
 
-def test_parked_cars_become_start_events_with_evidence(live) -> None:  # type: ignore[no-untyped-def]
+def test_parked_cars_become_start_events_with_evidence(live: Live) -> None:
     _camera, subscriber, folder, _edge = live
 
     def starts() -> list[Event]:
@@ -162,7 +164,7 @@ def test_parked_cars_become_start_events_with_evidence(live) -> None:  # type: i
                 assert frames > 0
 
 
-def test_camera_outage_is_survived_and_shown_in_status(live) -> None:  # type: ignore[no-untyped-def]
+def test_camera_outage_is_survived_and_shown_in_status(live: Live) -> None:
     camera, subscriber, _folder, _edge = live
 
     def health() -> CameraHealth | None:
@@ -188,7 +190,7 @@ def test_camera_outage_is_survived_and_shown_in_status(live) -> None:  # type: i
     wait_until(lambda: len(subscriber.events) > seen, 120, "events after the reconnect")
 
 
-def test_sigterm_after_sigcont_stops_cleanly_and_marks_the_device_offline(live) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_after_sigcont_stops_cleanly_and_marks_the_device_offline(live: Live) -> None:
     """Frozen, then SIGCONT and SIGTERM back to back (a service manager stopping a hung box): a SIGTERM the
     kernel hands to a thread other than the main one must stop the agent all the same."""
     _camera, subscriber, folder, edge = live

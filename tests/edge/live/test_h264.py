@@ -80,7 +80,7 @@ class Segment:
 def packet(
     data: bytes, pts: int | None, keyframe: bool = False, segment: Segment | None = None
 ) -> StoredPacket:
-    return StoredPacket(data, pts, pts, 3000, keyframe, 0.0, segment or Segment())  # type: ignore[arg-type]
+    return StoredPacket(data, pts, pts, 3000, keyframe, 0.0, segment or Segment())  # type: ignore[arg-type]  # pts may be None on purpose: packets without timestamps
 
 
 def test_nal_types_are_read_after_3_and_4_byte_start_codes() -> None:

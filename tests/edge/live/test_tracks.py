@@ -71,7 +71,7 @@ def test_a_viewer_that_falls_behind_drops_its_queue_and_waits_for_a_keyframe() -
 @pytest.mark.parametrize("track_type", [PacketTrack, FrameTrack])
 def test_a_stopped_track_ends_its_sender(track_type: type[PacketTrack | FrameTrack]) -> None:
     async def run() -> None:
-        track = track_type(3) if track_type is PacketTrack else track_type()  # type: ignore[call-arg]
+        track = track_type(3) if track_type is PacketTrack else track_type()  # type: ignore[call-arg]  # mypy cannot narrow a union of classes by identity
         waiting = asyncio.ensure_future(track.recv())
         await asyncio.sleep(0.01)
         track.stop()
