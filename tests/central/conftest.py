@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 import yaml
 from fastapi.testclient import TestClient
 
 from central.app import create_app
 from central.auth import Role, create_token
+from central.bench_parts import database
 from central.clock import FrozenClock
 from central.config import CentralConfig, parse_config
 from central.db import migrate
@@ -36,16 +36,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'central.db'}"
         return
-    schema = f"gwc_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with database(POSTGRES, tmp_path) as url:  # a schema of its own, dropped after
+        yield url
 
 
 def central_config(database_url: str, tmp_path: Path, **overrides: Any) -> CentralConfig:
